@@ -1,0 +1,146 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success
+  1  error: a cloud call, the journal or the configuration failed, or a plan could not inspect a target
+  2  invalid usage, playbook or input (nothing was sent to the cloud)
+  3  the run did not contain every target: it ended partial, failed or rolled_back
+  4  drift: a target changed since the plan (apply) or since the run (rollback refused it)
+
+Environment:
+  CONTAIN_STATE_DIR  where journals are kept (default $XDG_STATE_HOME/contain or ~/.local/state/contain)
+  CONTAIN_CONFIG     the configuration file (default $XDG_CONFIG_HOME/contain/config.toml)
+  CONTAIN_LOG        log filter, such as info or contain_engine=debug (logs go to standard error)
+  AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL and the other standard AWS settings";
+
+/// Contain a cloud incident from a playbook: plan, apply, roll back.
+#[derive(Debug, Parser)]
+#[command(name = "contain", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Directory that holds the run journals.
+    #[arg(long, global = true, env = "CONTAIN_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "CONTAIN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More log output on standard error: -v for info, -vv for debug.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check playbooks and report every problem as FILE:LINE:COLUMN: message.
+    Validate {
+        #[arg(required = true, value_name = "PLAYBOOK")]
+        playbooks: Vec<PathBuf>,
+    },
+    /// Show what a playbook would change, sending read-only requests only.
+    Plan {
+        #[arg(value_name = "PLAYBOOK")]
+        playbook: PathBuf,
+        #[command(flatten)]
+        inputs: InputArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Write the plan to this file, for `contain apply`.
+        #[arg(long, value_name = "PLAN_FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Apply a plan file exactly as it was reviewed (its digest is checked).
+    Apply {
+        #[arg(value_name = "PLAN_FILE")]
+        plan_file: PathBuf,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Plan a playbook, then apply it after confirmation.
+    Run {
+        #[arg(value_name = "PLAYBOOK")]
+        playbook: PathBuf,
+        #[command(flatten)]
+        inputs: InputArgs,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Revert a run's changes from its journal.
+    Rollback {
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        /// Revert targets that someone changed since the run too, restoring the state before it.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// List runs and show their journals.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show a run's journal as a timeline.
+    Show {
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// A playbook input as NAME=VALUE. Repeat it for several inputs or for a list input's
+    /// values; a list input also takes comma-separated values.
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = parse_input)]
+    pub inputs: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Do not ask for confirmation. Required when standard input is not a terminal.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format. With json, standard output carries one JSON document and nothing else.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+fn parse_input(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("`{value}` is not NAME=VALUE")),
+    }
+}

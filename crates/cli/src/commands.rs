@@ -1,0 +1,217 @@
+//! The subcommands.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use contain_aws::AwsProvider;
+use contain_core::Provider;
+use contain_engine::{Engine, EngineError, Plan, PlanFile, RunReport, RunStatus, TargetOutcome, run_summary};
+use contain_journal::{journal_path, list_run_ids, read_journal};
+use contain_playbook::Playbook;
+
+use crate::args::{Cli, Command, OutputFormat, RunsCommand};
+use crate::config::{Config, state_dir};
+use crate::{InvalidInput, exit, render};
+
+fn providers() -> Vec<Arc<dyn Provider>> {
+    vec![Arc::new(AwsProvider::new())]
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config = Config::load(cli.config.as_deref())?;
+    let engine = || -> anyhow::Result<Engine> {
+        let dir = state_dir(cli.state_dir.as_deref(), &config)?;
+        let mut engine = Engine::new(providers(), dir);
+        if let Some(concurrency) = config.engine.concurrency {
+            engine = engine.with_concurrency(concurrency);
+        }
+        Ok(engine)
+    };
+
+    match cli.command {
+        Command::Validate { playbooks } => validate(&playbooks),
+        Command::Plan { playbook, inputs, output, out } => {
+            let engine = engine()?;
+            let (loaded, path) = load_playbook(&playbook, engine.providers())?;
+            let plan = engine.plan(&loaded, &path, &inputs.inputs).await.map_err(engine_error)?;
+            let file = PlanFile::new(plan);
+            if let Some(out) = &out {
+                write_plan(out, &file)?;
+            }
+            match output.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&file)?),
+                OutputFormat::Text => {
+                    print!("{}", render::plan(&file.plan));
+                    if let Some(out) = &out {
+                        println!("Plan written to {}; apply it with `contain apply {}`.", out.display(), out.display());
+                    }
+                }
+            }
+            Ok(if file.plan.errors().is_empty() { exit::OK } else { exit::ERROR })
+        }
+        Command::Apply { plan_file, confirm, output } => {
+            let engine = engine()?;
+            let text = std::fs::read_to_string(&plan_file).with_context(|| format!("cannot read the plan file {}", plan_file.display()))?;
+            let file: PlanFile = serde_json::from_str(&text)
+                .map_err(|e| InvalidInput(format!("{} is not a contain plan file: {e}", plan_file.display())))?;
+            if file.format != PlanFile::FORMAT {
+                bail!(InvalidInput(format!("plan file format {} is not supported: this contain reads format {}", file.format, PlanFile::FORMAT)));
+            }
+            let plan = file.verified().map_err(engine_error)?;
+            if output.output == OutputFormat::Text {
+                print!("{}", render::plan(&plan));
+            }
+            if !confirmed(confirm.yes, &plan, "Apply this plan?")? {
+                return Ok(exit::INVALID);
+            }
+            let report = engine.apply(&plan).await.map_err(engine_error)?;
+            print_report(&report, output.output)
+        }
+        Command::Run { playbook, inputs, confirm, output } => {
+            let engine = engine()?;
+            let (loaded, path) = load_playbook(&playbook, engine.providers())?;
+            let plan = engine.plan(&loaded, &path, &inputs.inputs).await.map_err(engine_error)?;
+            if output.output == OutputFormat::Text {
+                print!("{}", render::plan(&plan));
+            }
+            if !plan.errors().is_empty() {
+                bail!("the plan has errors, so nothing was applied:\n  {}", plan.errors().join("\n  "));
+            }
+            if !confirmed(confirm.yes, &plan, "Apply this plan?")? {
+                return Ok(exit::INVALID);
+            }
+            let report = engine.apply(&plan).await.map_err(engine_error)?;
+            print_report(&report, output.output)
+        }
+        Command::Rollback { run_id, force, confirm, output } => {
+            let engine = engine()?;
+            if !confirm.yes {
+                require_terminal()?;
+                if !ask(&format!("Roll back run {run_id}{}?", if force { ", overriding later changes (--force)" } else { "" }))? {
+                    eprintln!("Nothing was rolled back.");
+                    return Ok(exit::INVALID);
+                }
+            }
+            let report = engine.rollback(&run_id, force).await.map_err(engine_error)?;
+            print_report(&report, output.output)
+        }
+        Command::Runs { command: RunsCommand::List { output } } => {
+            let dir = state_dir(cli.state_dir.as_deref(), &config)?;
+            let mut summaries = Vec::new();
+            for run_id in list_run_ids(&dir).with_context(|| format!("cannot list runs in {}", dir.display()))? {
+                summaries.push(run_summary(&dir, &run_id).with_context(|| format!("cannot read the journal of {run_id}"))?);
+            }
+            summaries.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.run_id.cmp(&a.run_id)));
+            match output.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&summaries)?),
+                OutputFormat::Text => print!("{}", render::runs(&summaries)),
+            }
+            Ok(exit::OK)
+        }
+        Command::Runs { command: RunsCommand::Show { run_id, output } } => {
+            let dir = state_dir(cli.state_dir.as_deref(), &config)?;
+            let path = journal_path(&dir, &run_id);
+            if !path.exists() {
+                bail!(InvalidInput(format!("run {run_id} has no journal at {}: check the id with `contain runs list`", path.display())));
+            }
+            let summary = run_summary(&dir, &run_id)?;
+            let journal = read_journal(&path)?;
+            match output.output {
+                OutputFormat::Json => {
+                    let document = serde_json::json!({ "run": summary, "records": journal.records });
+                    println!("{}", serde_json::to_string_pretty(&document)?);
+                }
+                OutputFormat::Text => print!("{}", render::timeline(&summary, &journal.records)),
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> anyhow::Result<u8> {
+    let providers = providers();
+    let mut problems = 0;
+    for path in paths {
+        match load_playbook(path, &providers) {
+            Ok((playbook, _)) => println!("{}: ok ({} steps)", path.display(), playbook.steps.len()),
+            Err(error) => {
+                problems += 1;
+                eprintln!("{error:#}");
+            }
+        }
+    }
+    Ok(if problems == 0 { exit::OK } else { exit::INVALID })
+}
+
+/// Reads and validates a playbook. Every problem is one `FILE:LINE:COLUMN: message` line.
+fn load_playbook(path: &Path, providers: &[Arc<dyn Provider>]) -> anyhow::Result<(Playbook, String)> {
+    let display = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| InvalidInput(format!("{display}: cannot read the playbook: {e}")))?;
+    match contain_playbook::parse(&source, providers) {
+        Ok(playbook) => Ok((playbook, display)),
+        Err(diagnostics) => {
+            let lines: Vec<String> = diagnostics.0.iter().map(|d| d.display_in(&display).to_string()).collect();
+            Err(InvalidInput(lines.join("\n")).into())
+        }
+    }
+}
+
+fn write_plan(path: &Path, file: &PlanFile) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(file)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write the plan file {}", path.display()))
+}
+
+fn engine_error(error: EngineError) -> anyhow::Error {
+    match error {
+        EngineError::Inputs(_) | EngineError::Target { .. } | EngineError::DigestMismatch { .. } => InvalidInput(error.to_string()).into(),
+        other => other.into(),
+    }
+}
+
+fn print_report(report: &RunReport, format: OutputFormat) -> anyhow::Result<u8> {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        OutputFormat::Text => print!("{}", render::run(report)),
+    }
+    let drift = report
+        .steps
+        .iter()
+        .flat_map(|s| &s.targets)
+        .any(|t| matches!(t.outcome, TargetOutcome::Drift | TargetOutcome::RollbackRefused));
+    Ok(match report.status {
+        RunStatus::Succeeded | RunStatus::RolledBack if !drift => exit::OK,
+        _ if drift => exit::DRIFT,
+        RunStatus::RolledBack if report.notes.iter().any(|n| n.contains("nothing to roll back")) => exit::OK,
+        _ => exit::NOT_CONTAINED,
+    })
+}
+
+/// Asks on the terminal unless `yes`. A run whose plan changes nothing needs no confirmation.
+fn confirmed(yes: bool, plan: &Plan, question: &str) -> anyhow::Result<bool> {
+    if yes || plan.operation_count() == 0 {
+        return Ok(true);
+    }
+    require_terminal()?;
+    let answer = ask(question)?;
+    if !answer {
+        eprintln!("Nothing was applied.");
+    }
+    Ok(answer)
+}
+
+fn require_terminal() -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!(InvalidInput("standard input is not a terminal, so contain cannot ask for confirmation: pass --yes to proceed".into()));
+    }
+    Ok(())
+}
+
+fn ask(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}

@@ -1,0 +1,65 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The configuration file: settings that outlive one command.
+///
+/// ```toml
+/// [engine]
+/// concurrency = 8            # targets changed at once
+/// state_dir = "/var/lib/contain"
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub engine: EngineConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub concurrency: Option<usize>,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the file named by `--config` or `CONTAIN_CONFIG` (which must exist), or else the
+    /// default file, which may be absent.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Config> {
+        let (path, required) = match explicit {
+            Some(path) => (path.to_path_buf(), true),
+            None => match default_path() {
+                Some(path) => (path, false),
+                None => return Ok(Config::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Config::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read the configuration file {}", path.display())),
+        };
+        toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+    }
+}
+
+fn default_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(base.join("contain").join("config.toml"))
+}
+
+/// The state directory: `--state-dir`, `CONTAIN_STATE_DIR`, the configuration, then
+/// `$XDG_STATE_HOME/contain` or `~/.local/state/contain`.
+pub fn state_dir(explicit: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = explicit.or(config.engine.state_dir.as_deref()) {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME") {
+        return Ok(PathBuf::from(state).join("contain"));
+    }
+    let home = std::env::var_os("HOME").context("cannot find a state directory: set --state-dir, CONTAIN_STATE_DIR or HOME")?;
+    Ok(PathBuf::from(home).join(".local").join("state").join("contain"))
+}

@@ -1,0 +1,187 @@
+//! Text output for responders and reviewers.
+
+use std::fmt::Write;
+
+use contain_engine::{OperationOutcome, Plan, RunReport, RunSummary, TargetOutcome};
+use contain_journal::{Event, Record};
+use serde_json::Value;
+
+pub fn plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Plan {} of playbook {} ({})", plan.plan_id, plan.playbook.name, plan.playbook.path);
+    let inputs: Vec<String> = plan.inputs.iter().map(|(k, v)| format!("{k}={}", compact(v))).collect();
+    let _ = writeln!(out, "Inputs: {}", if inputs.is_empty() { "none".into() } else { inputs.join(", ") });
+    let _ = writeln!(out, "On failure: {}", plan.on_failure);
+
+    let mut targets = 0;
+    let mut contained = 0;
+    for step in &plan.steps {
+        let _ = writeln!(out, "\nStep {} ({})", step.id, step.action);
+        if step.targets.is_empty() {
+            let _ = writeln!(out, "  no targets: the step's target resolved to nothing");
+        }
+        for planned in &step.targets {
+            targets += 1;
+            let _ = writeln!(out, "  {} [{}]", planned.target, planned.target.resource_type);
+            if let Some(error) = &planned.error {
+                let _ = writeln!(out, "    ERROR: {error}");
+                continue;
+            }
+            if planned.plan.operations.is_empty() {
+                contained += 1;
+            }
+            for operation in &planned.plan.operations {
+                let marker = if operation.reversible { "~" } else { "! IRREVERSIBLE" };
+                let _ = writeln!(out, "    {marker} {}", operation.description);
+                let _ = writeln!(out, "        before: {}", compact(&operation.prior));
+                let _ = writeln!(out, "        after:  {}", compact(&operation.desired));
+            }
+            for note in &planned.plan.notes {
+                let _ = writeln!(out, "    note: {note}");
+            }
+        }
+    }
+
+    let errors = plan.errors().len();
+    let _ = writeln!(
+        out,
+        "\n{} change(s) on {} target(s); {} already contained; {} target(s) could not be planned.",
+        plan.operation_count(),
+        targets,
+        contained,
+        errors
+    );
+    out
+}
+
+pub fn run(report: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Run {} of playbook {}: {}", report.run_id, report.playbook, report.status);
+    for step in &report.steps {
+        let _ = writeln!(out, "\nStep {} ({})", step.id, step.action);
+        for target in &step.targets {
+            let _ = writeln!(out, "  {}: {}", target.target, target_outcome(target.outcome));
+            for operation in &target.operations {
+                let _ = writeln!(out, "    {:<16} {}", operation_outcome(operation.outcome), operation.description);
+                if let Some(error) = &operation.error {
+                    let _ = writeln!(out, "      error: {error}");
+                }
+            }
+            if let (Some(error), true) = (&target.error, target.operations.iter().all(|o| o.error.is_none())) {
+                let _ = writeln!(out, "    {error}");
+            }
+        }
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "\nNote: {note}");
+    }
+    let _ = writeln!(out, "\nJournal: {}", report.journal);
+    out
+}
+
+pub fn runs(summaries: &[RunSummary]) -> String {
+    if summaries.is_empty() {
+        return "No runs yet.\n".to_string();
+    }
+    let mut out = format!("{:<36} {:<12} {:<24} {:<30} {}\n", "RUN ID", "STATUS", "STARTED (UTC)", "PLAYBOOK", "USER");
+    for run in summaries {
+        let started = run.started_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<36} {:<12} {:<24} {:<30} {}",
+            run.run_id,
+            run.status.to_string(),
+            started,
+            run.playbook,
+            run.local_user.as_deref().unwrap_or("")
+        );
+        for problem in &run.journal_problems {
+            let _ = writeln!(out, "    journal: {problem}");
+        }
+    }
+    out
+}
+
+pub fn timeline(summary: &RunSummary, records: &[Record]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Run {} of playbook {}: {}", summary.run_id, summary.playbook, summary.status);
+    for record in records {
+        let time = record.time.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let _ = writeln!(out, "{time}  #{:<4} {}", record.seq, describe(&record.event));
+    }
+    for problem in &summary.journal_problems {
+        let _ = writeln!(out, "journal problem: {problem}");
+    }
+    out
+}
+
+fn describe(event: &Event) -> String {
+    match event {
+        Event::RunStarted { playbook, operator, inputs, .. } => {
+            let identities: Vec<&str> = operator.cloud_identities.iter().map(|i| i.principal.as_str()).collect();
+            format!(
+                "run started: playbook {} by {} ({}), inputs {}",
+                playbook.name,
+                operator.local_user,
+                identities.join(", "),
+                compact(&Value::Object(inputs.clone()))
+            )
+        }
+        Event::StepIntent { step, target, operation, .. } => {
+            format!("intent   [{step}] {target}: {} (before {})", operation.description, compact(&operation.prior))
+        }
+        Event::StepApplied { step, target, operation_id, applied, already_in_place } => {
+            let what = if *already_in_place { "already in place" } else { "applied" };
+            format!("{what:<8} [{step}] {target}: {operation_id} -> {}", compact(applied))
+        }
+        Event::StepFailed { step, target, operation_id, error, changed, .. } => {
+            let left = if *changed { "left a change" } else { "nothing changed" };
+            format!("failed   [{step}] {target}: {operation_id}: {error} ({left})")
+        }
+        Event::StepSkipped { step, target, reason } => format!("skipped  [{step}] {target}: {reason}"),
+        Event::RollbackStarted { reason, forced, operator } => {
+            format!("rollback started by {}: {reason}{}", operator.local_user, if *forced { " (forced)" } else { "" })
+        }
+        Event::RevertIntent { step, target, operation_id } => format!("revert   [{step}] {target}: {operation_id}"),
+        Event::Reverted { step, target, operation_id, already_in_place } => {
+            let what = if *already_in_place { "already reverted" } else { "reverted" };
+            format!("{what:<8} [{step}] {target}: {operation_id}")
+        }
+        Event::RevertFailed { step, target, operation_id, error } => format!("revert failed [{step}] {target}: {operation_id}: {error}"),
+        Event::RollbackFinished { status } => format!("rollback finished: {status}"),
+        Event::RunFinished { status } => format!("run finished: {status}"),
+    }
+}
+
+fn target_outcome(outcome: TargetOutcome) -> &'static str {
+    match outcome {
+        TargetOutcome::Contained => "contained",
+        TargetOutcome::AlreadyContained => "already contained, nothing changed",
+        TargetOutcome::Failed => "FAILED",
+        TargetOutcome::Drift => "DRIFT, nothing changed",
+        TargetOutcome::Skipped => "skipped",
+        TargetOutcome::RolledBack => "rolled back",
+        TargetOutcome::RollbackRefused => "ROLLBACK REFUSED",
+        TargetOutcome::NothingToRollBack => "nothing to roll back",
+    }
+}
+
+fn operation_outcome(outcome: OperationOutcome) -> &'static str {
+    match outcome {
+        OperationOutcome::Applied => "applied",
+        OperationOutcome::AlreadyInPlace => "already in place",
+        OperationOutcome::Failed => "FAILED",
+        OperationOutcome::NotStarted => "not started",
+        OperationOutcome::Reverted => "reverted",
+        OperationOutcome::AlreadyReverted => "already reverted",
+        OperationOutcome::RevertFailed => "REVERT FAILED",
+        OperationOutcome::RevertRefused => "REFUSED",
+    }
+}
+
+fn compact(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

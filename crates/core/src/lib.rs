@@ -1,0 +1,25 @@
+//! The provider-neutral model of contain: what a containment action is, what it acts on, and
+//! the contract every cloud provider implements.
+//!
+//! - [`ActionKind`]: the five kinds of containment (isolate, block, revoke, disable_sso,
+//!   snapshot).
+//! - [`Target`]: one cloud resource, named the way its cloud names it.
+//! - [`Operation`] and [`TargetPlan`]: the planned change of one target, split into operations
+//!   that the engine journals one by one.
+//! - [`Provider`] and [`Action`]: the contract. The trait documentation states what each method
+//!   must guarantee.
+//!
+//! This crate names no cloud SDK and performs no I/O. It must never depend on a provider crate,
+//! the engine or the journal.
+
+mod action;
+mod error;
+mod operation;
+mod provider;
+mod target;
+
+pub use action::ActionKind;
+pub use error::{ActionError, ErrorKind};
+pub use operation::{Assessment, Operation, TargetPlan};
+pub use provider::{Action, CallContext, CallerIdentity, Mode, OptionProblem, Provider, ResourceTypeInfo};
+pub use target::{Target, TargetParseError};

@@ -1,0 +1,83 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One change to one resource, the unit the engine journals.
+///
+/// An operation sets one aspect of one resource (an interface's security groups, an instance's
+/// protection attributes) from `prior` to `desired`. The engine writes the operation with its
+/// prior value to the journal before the cloud call, so that a revert needs the journal alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Unique within the target, stable across plans of the same state: `interface:eni-0abc`.
+    pub id: String,
+    /// Provider-specific kind that the action dispatches on: `ec2.interface_groups`.
+    pub kind: String,
+    /// The resource that the operation changes, which may differ from the target.
+    pub subject: String,
+    /// What a reviewer reads in the plan.
+    pub description: String,
+    /// The value before the change, as the action's `read` returns it.
+    pub prior: Value,
+    /// The value after the change. It may name resources that apply creates, by description.
+    pub desired: Value,
+    /// False when revert cannot restore the prior value (for example a deleted credential).
+    #[serde(default = "reversible_default")]
+    pub reversible: bool,
+}
+
+fn reversible_default() -> bool {
+    true
+}
+
+/// The planned change of one target: the state the plan saw, the operations, and notes for the
+/// reviewer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TargetPlan {
+    /// The state that inspect read, as the reviewer should see it.
+    pub state: Value,
+    /// The operations to apply in order. Empty when the target is already contained.
+    pub operations: Vec<Operation>,
+    /// Facts the reviewer should know, such as "already isolated: nothing to do" or what the
+    /// action cannot guarantee.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Values later steps can use as `${{ steps.<id>.outputs.<name> }}`.
+    #[serde(default)]
+    pub outputs: Map<String, Value>,
+}
+
+/// How the current value of an operation's subject relates to the operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assessment {
+    /// The subject still has the prior value: the change has not been made, or was reverted.
+    Prior,
+    /// The subject has the value that this run's apply left.
+    Applied,
+    /// The subject has another value: someone changed it.
+    Diverged {
+        /// What differs, for the responder.
+        detail: String,
+    },
+}
+
+impl Operation {
+    /// Compares the current value with the prior value and with what apply left.
+    ///
+    /// `applied` is the value apply returned, when the journal holds one. Actions whose values
+    /// need a looser comparison (sets, intermediate states) provide their own assessment.
+    pub fn assess_exact(&self, current: &Value, applied: Option<&Value>) -> Assessment {
+        if *current == self.prior {
+            return Assessment::Prior;
+        }
+        let expected = applied.unwrap_or(&self.desired);
+        if current == expected {
+            return Assessment::Applied;
+        }
+        Assessment::Diverged {
+            detail: format!(
+                "{} is {current}, but the run expected {} (before) or {expected} (after)",
+                self.subject, self.prior
+            ),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{ActionError, ActionKind, Assessment, Operation, Target, TargetParseError, TargetPlan};
+
+/// Whether the engine is planning or applying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Read-only. Every cloud client a provider hands out in this mode must refuse, before
+    /// sending, each request that is not a read.
+    Plan,
+    /// Changes are allowed.
+    Apply,
+}
+
+/// What every cloud call of an action runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallContext {
+    pub mode: Mode,
+    /// The run id, or the plan id while planning. Providers put it in the user agent so that the
+    /// cloud's audit log shows which run made a change.
+    pub run_id: String,
+}
+
+/// The identity a provider's credentials resolve to, recorded in the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerIdentity {
+    pub provider: String,
+    pub account: String,
+    /// The principal, such as an IAM ARN.
+    pub principal: String,
+}
+
+/// A resource type that a provider handles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceTypeInfo {
+    /// The name used as an input type in playbooks: `aws.ec2.instance`.
+    pub name: &'static str,
+    /// The valid forms of a value, for error messages.
+    pub expected: &'static str,
+    /// The action kinds that apply to this type.
+    pub actions: Vec<ActionKind>,
+}
+
+/// A problem with a step's `with` options, found without any cloud call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionProblem {
+    /// The option key, or `None` when the problem concerns the options as a whole.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// A cloud provider: parses the targets it owns and hands out the actions for them.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// A short name, such as `aws`.
+    fn name(&self) -> &'static str;
+
+    /// The resource types this provider handles.
+    fn resource_types(&self) -> Vec<ResourceTypeInfo>;
+
+    /// Parses a value given for a target of `resource_type`. Pure: no cloud call.
+    fn parse_target(&self, resource_type: &str, value: &str) -> Result<Target, TargetParseError>;
+
+    /// The action of `kind` for targets of `resource_type`, if this provider has one.
+    fn action(&self, kind: ActionKind, resource_type: &str) -> Option<Arc<dyn Action>>;
+
+    /// The identity the provider's credentials resolve to, for the journal. Read-only.
+    async fn caller_identity(&self, context: &CallContext) -> Result<CallerIdentity, ActionError>;
+}
+
+/// One containment action for one resource type.
+///
+/// # Contract
+///
+/// The engine drives an action through four steps and journals between them. An action never
+/// writes the journal itself and never decides whether it may write to the cloud: the clients
+/// a provider hands out in [`Mode::Plan`] refuse every request that is not a read.
+///
+/// - **inspect** reads the target's current state. It never writes, in either mode.
+/// - **plan** computes the change from that state alone, without I/O. When the target is
+///   already contained, the plan has no operations and a note says so. Each operation carries
+///   the prior value of its subject as [`Action::read`] returns it.
+/// - **apply** makes one operation's change and returns the value it left, which the engine
+///   journals and later passes to revert. Before calling apply, the engine has journaled the
+///   operation with its prior value (and synced it to disk), and has checked with
+///   [`Action::read`] and [`Action::assess`] that the subject still has the prior value.
+///   Applying to a subject that already has the desired value writes nothing. When apply fails
+///   half-way, it undoes its own partial change before returning the error where it can, and the
+///   error says what was left.
+/// - **revert** restores the prior value from the journaled operation and the applied value
+///   alone, without the playbook. Reverting a subject that already has its prior value writes
+///   nothing, so revert twice is a no-op. Revert must not delete resources that existed before
+///   the run, nor evidence.
+///
+/// [`Action::read`] and [`Action::assess`] let the engine detect drift: a subject whose value
+/// is neither the prior value nor the applied one was changed by someone else. [`Action::bind`]
+/// completes an operation with values known only during the run, before it is journaled.
+#[async_trait]
+pub trait Action: Send + Sync {
+    fn kind(&self) -> ActionKind;
+
+    fn resource_type(&self) -> &'static str;
+
+    /// Checks a step's `with` options. Pure. Returns every problem found.
+    fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem>;
+
+    /// Reads the target's current state. Read-only.
+    async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError>;
+
+    /// Computes the change from the inspected state. Pure.
+    fn plan(
+        &self,
+        target: &Target,
+        options: &Map<String, Value>,
+        state: &Value,
+    ) -> Result<TargetPlan, ActionError>;
+
+    /// Reads the current value of an operation's subject, in the shape of `operation.prior`.
+    /// Read-only.
+    async fn read(
+        &self,
+        context: &CallContext,
+        target: &Target,
+        operation: &Operation,
+    ) -> Result<Value, ActionError>;
+
+    /// Fills in what only the run knows: its id, or a value that an earlier operation of the same
+    /// target returned (the id of a group it created). The engine calls it just before it
+    /// journals the operation's intent, so the journal holds the operation as applied. Pure.
+    ///
+    /// `earlier` holds this target's operations applied so far in this run, with their values.
+    fn bind(&self, context: &CallContext, operation: &Operation, earlier: &[(Operation, Value)]) -> Operation {
+        let _ = (context, earlier);
+        operation.clone()
+    }
+
+    /// Relates the current value of an operation's subject to the operation. The default
+    /// compares JSON values exactly.
+    fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+        operation.assess_exact(current, applied)
+    }
+
+    /// Makes the operation's change and returns the value it left.
+    async fn apply(
+        &self,
+        context: &CallContext,
+        target: &Target,
+        operation: &Operation,
+    ) -> Result<Value, ActionError>;
+
+    /// Restores the operation's prior value. `applied` is the value apply returned.
+    async fn revert(
+        &self,
+        context: &CallContext,
+        target: &Target,
+        operation: &Operation,
+        applied: &Value,
+    ) -> Result<(), ActionError>;
+}

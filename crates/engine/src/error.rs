@@ -1,0 +1,19 @@
+use contain_journal::JournalError;
+
+/// Why the engine could not plan, apply or roll back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error("invalid input:\n  {}", .0.join("\n  "))]
+    Inputs(Vec<String>),
+    #[error("step `{step}`: {message}")]
+    Target { step: String, message: String },
+    #[error("the plan cannot be applied: {0}")]
+    NotExecutable(String),
+    #[error("the plan file was changed after it was written: its digest is {found}, the file says {expected}; make a new plan with `contain plan`")]
+    DigestMismatch { expected: String, found: String },
+    #[error("{0}")]
+    Journal(#[from] JournalError),
+    #[error("run {run_id}: {message}")]
+    Run { run_id: String, message: String },
+}

@@ -1,0 +1,117 @@
+//! The engine of contain: plans a playbook (a dry run that only reads), applies a reviewed plan,
+//! and rolls a run back from its journal alone.
+//!
+//! - [`Engine::plan`] resolves inputs and targets, inspects each target and asks its action for
+//!   the change. It builds provider clients in [`Mode::Plan`](contain_core::Mode), which refuse
+//!   every request that is not a read.
+//! - [`Engine::apply`] runs the steps in dependency order, the targets of a step concurrently up
+//!   to a bound. Before changing a target it re-reads every subject the plan will change and
+//!   stops the target with a drift error if one differs from the plan. Each operation is
+//!   journaled, and synced to disk, before its cloud call.
+//! - [`Engine::rollback`] reverts a run's applied operations in reverse order from the journal.
+//!
+//! This crate must never name a provider crate or a cloud SDK: it knows providers through the
+//! `contain_core` traits only.
+
+mod apply;
+mod error;
+mod ids;
+mod plan;
+mod resolve;
+mod report;
+mod rollback;
+mod runs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use contain_core::{Action, ActionKind, CallContext, CallerIdentity, Provider};
+
+pub use error::EngineError;
+pub use plan::{Plan, PlanFile, PlannedTarget, StepPlan};
+pub use report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
+pub use runs::{RunSummary, run_summary};
+
+/// The default number of targets changed at once.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Plans, applies and rolls back playbooks against a set of providers.
+pub struct Engine {
+    providers: Vec<Arc<dyn Provider>>,
+    state_dir: PathBuf,
+    concurrency: usize,
+}
+
+impl Engine {
+    /// An engine that keeps journals under `state_dir/runs`.
+    pub fn new(providers: Vec<Arc<dyn Provider>>, state_dir: PathBuf) -> Self {
+        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY }
+    }
+
+    /// Sets how many targets are changed at once (at least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    pub fn providers(&self) -> &[Arc<dyn Provider>] {
+        &self.providers
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+
+    fn provider_for(&self, resource_type: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.iter().find(|p| p.resource_types().iter().any(|t| t.name == resource_type))
+    }
+
+    fn action(&self, kind: ActionKind, resource_type: &str) -> Option<Arc<dyn Action>> {
+        self.provider_for(resource_type)?.action(kind, resource_type)
+    }
+
+    /// The cloud identities of the providers that own `resource_types`, for the journal.
+    async fn caller_identities(&self, context: &CallContext, resource_types: &[String]) -> Result<Vec<CallerIdentity>, EngineError> {
+        let mut identities = Vec::new();
+        let mut seen = Vec::new();
+        for resource_type in resource_types {
+            let Some(provider) = self.provider_for(resource_type) else {
+                continue;
+            };
+            if seen.contains(&provider.name()) {
+                continue;
+            }
+            seen.push(provider.name());
+            let identity = provider.caller_identity(context).await.map_err(|e| EngineError::Run {
+                run_id: context.run_id.clone(),
+                message: format!("cannot read the {} caller identity: {e}", provider.name()),
+            })?;
+            identities.push(identity);
+        }
+        Ok(identities)
+    }
+}
+
+/// The local user name, from `USER` or `LOGNAME`, else from /etc/passwd by user id.
+pub fn local_user() -> String {
+    if let Ok(user) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        return user;
+    }
+    user_from_passwd().unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(unix)]
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() > 2 && fields[2] == uid.to_string()).then(|| fields[0].to_string())
+    })
+}
+
+#[cfg(not(unix))]
+fn user_from_passwd() -> Option<String> {
+    None
+}

@@ -1,0 +1,158 @@
+//! The dry run: resolve inputs and targets, inspect each target, and plan its change.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use contain_core::{ActionKind, CallContext, Mode, Target, TargetPlan};
+use contain_journal::PlaybookInfo;
+use contain_playbook::{OnFailure, Playbook, resolve_inputs};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::resolve::{resolve_options, resolve_targets};
+use crate::{Engine, EngineError, ids};
+
+/// A reviewed dry run: what each step would change on each target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub plan_id: String,
+    pub created_at: DateTime<Utc>,
+    pub contain_version: String,
+    pub playbook: PlaybookInfo,
+    pub inputs: Map<String, Value>,
+    pub on_failure: OnFailure,
+    pub steps: Vec<StepPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepPlan {
+    pub id: String,
+    pub action: ActionKind,
+    pub needs: Vec<String>,
+    pub options: Map<String, Value>,
+    pub targets: Vec<PlannedTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedTarget {
+    pub target: Target,
+    #[serde(flatten)]
+    pub plan: TargetPlan,
+    /// Why the target could not be planned, such as "instance not found".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Plan {
+    /// SHA-256 of the plan's JSON, in hex. `contain apply` checks it against the plan file.
+    pub fn digest(&self) -> String {
+        let value = serde_json::to_value(self).expect("plans serialize");
+        hex::encode(Sha256::digest(serde_json::to_vec(&value).expect("JSON values serialize")))
+    }
+
+    /// The problems that keep the plan from being applied.
+    pub fn errors(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .flat_map(|step| {
+                step.targets.iter().filter_map(move |t| t.error.as_ref().map(|e| format!("step `{}`, {}: {e}", step.id, t.target)))
+            })
+            .collect()
+    }
+
+    /// The number of operations across all steps and targets.
+    pub fn operation_count(&self) -> usize {
+        self.steps.iter().flat_map(|s| &s.targets).map(|t| t.plan.operations.len()).sum()
+    }
+}
+
+/// A plan as written to a plan file, with its digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanFile {
+    pub format: u32,
+    pub digest: String,
+    pub plan: Plan,
+}
+
+impl PlanFile {
+    pub const FORMAT: u32 = 1;
+
+    pub fn new(plan: Plan) -> Self {
+        PlanFile { format: Self::FORMAT, digest: plan.digest(), plan }
+    }
+
+    /// Returns the plan when its digest matches.
+    pub fn verified(self) -> Result<Plan, EngineError> {
+        let found = self.plan.digest();
+        if found != self.digest {
+            return Err(EngineError::DigestMismatch { expected: self.digest, found });
+        }
+        Ok(self.plan)
+    }
+}
+
+impl Engine {
+    /// Plans a playbook: checks the inputs, resolves each step's targets, inspects them and
+    /// computes the changes. Sends read-only requests only.
+    pub async fn plan(&self, playbook: &Playbook, playbook_path: &str, given: &[(String, String)]) -> Result<Plan, EngineError> {
+        let inputs = resolve_inputs(playbook, given, &self.providers).map_err(EngineError::Inputs)?;
+        let plan_id = ids::new_id("plan");
+        let context = CallContext { mode: Mode::Plan, run_id: plan_id.clone() };
+
+        let mut outputs: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
+        let mut steps = Vec::new();
+        for step in self.ordered_steps(playbook) {
+            let targets = resolve_targets(self, step, &inputs, &outputs)?;
+            let options = resolve_options(&step.with, &inputs, &outputs)
+                .map_err(|message| EngineError::Target { step: step.id.clone(), message })?;
+            let action = self
+                .action(step.action, &step.target_type)
+                .ok_or_else(|| EngineError::Target { step: step.id.clone(), message: format!("no provider offers {} for {}", step.action, step.target_type) })?;
+
+            let mut planned = Vec::new();
+            for target in targets {
+                let span = tracing::debug_span!("plan", plan_id = %plan_id, step = %step.id, target = %target);
+                let _entered = span.enter();
+                let result = match action.inspect(&context, &target).await {
+                    Ok(state) => action.plan(&target, &options, &state),
+                    Err(error) => Err(error),
+                };
+                planned.push(match result {
+                    Ok(plan) => PlannedTarget { target, plan, error: None },
+                    Err(error) => PlannedTarget { target, plan: TargetPlan::default(), error: Some(error.message) },
+                });
+            }
+
+            outputs.insert(step.id.clone(), planned.iter().map(|t| t.plan.outputs.clone()).collect());
+            steps.push(StepPlan { id: step.id.clone(), action: step.action, needs: step.needs.clone(), options, targets: planned });
+        }
+
+        Ok(Plan {
+            plan_id,
+            created_at: Utc::now(),
+            contain_version: env!("CARGO_PKG_VERSION").to_string(),
+            playbook: PlaybookInfo { name: playbook.name.clone(), path: playbook_path.to_string(), digest: playbook.digest.clone() },
+            inputs,
+            on_failure: playbook.on_failure,
+            steps,
+        })
+    }
+
+    /// The steps in an order where each comes after the steps it needs.
+    fn ordered_steps<'p>(&self, playbook: &'p Playbook) -> Vec<&'p contain_playbook::Step> {
+        let mut ordered: Vec<&contain_playbook::Step> = Vec::new();
+        while ordered.len() < playbook.steps.len() {
+            let before = ordered.len();
+            for step in &playbook.steps {
+                let placed = ordered.iter().any(|s| s.id == step.id);
+                let ready = step.needs.iter().all(|n| ordered.iter().any(|s| &s.id == n));
+                if !placed && ready {
+                    ordered.push(step);
+                }
+            }
+            assert!(ordered.len() > before, "validated playbooks have no dependency cycle");
+        }
+        ordered
+    }
+}

@@ -1,0 +1,255 @@
+//! Reverting a run from its journal alone.
+
+use std::collections::BTreeMap;
+
+use contain_core::{ActionKind, Assessment, CallContext, Mode, Operation, Target};
+use contain_journal::{Event, JournalWriter, Operator, Record};
+use serde_json::Value;
+
+use crate::report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
+use crate::runs::status_of;
+use crate::{Engine, EngineError, local_user};
+
+/// What the journal says of one operation.
+#[derive(Debug, Clone)]
+struct JournaledOperation {
+    seq: u64,
+    step: String,
+    action: ActionKind,
+    target: Target,
+    operation: Operation,
+    state: OperationState,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum OperationState {
+    /// The intent was journaled but no outcome: the process stopped during the call.
+    Uncertain,
+    Applied(Value),
+    AlreadyInPlace,
+    FailedUnchanged,
+    /// The call failed but left a change.
+    FailedChanged,
+    Reverted,
+}
+
+impl Engine {
+    /// Reverts a run's applied changes, in reverse order, from its journal alone.
+    ///
+    /// A target whose current state is neither what the run left nor its prior state was
+    /// changed by someone else: it is refused, naming the difference, unless `force`. Rolling
+    /// back a run that has nothing left to revert writes nothing.
+    pub async fn rollback(&self, run_id: &str, force: bool) -> Result<RunReport, EngineError> {
+        let (mut writer, journal) = JournalWriter::open(&self.state_dir, run_id)?;
+        if let Some(problem) = journal.problems.iter().find(|p| !journal.torn_tail || !p.message.starts_with("torn")) {
+            return Err(EngineError::Run {
+                run_id: run_id.to_string(),
+                message: format!("its journal is damaged at line {}: {}; verify it before rolling back", problem.line, problem.message),
+            });
+        }
+        let context = CallContext { mode: Mode::Apply, run_id: run_id.to_string() };
+        let operator = Operator { local_user: local_user(), cloud_identities: Vec::new() };
+
+        let mut report = self.rollback_with(&mut writer, &context, force, "requested by the operator", operator).await?;
+        if report.steps.is_empty() {
+            report.status = status_of(&journal.records).unwrap_or(RunStatus::Interrupted);
+            report.notes.push("nothing to roll back: every change of this run is already reverted, or it made none".into());
+        }
+        Ok(report)
+    }
+
+    /// Reverts what the journal behind `writer` names as applied, appending to it.
+    pub(crate) async fn rollback_with(
+        &self,
+        writer: &mut JournalWriter,
+        context: &CallContext,
+        force: bool,
+        reason: &str,
+        operator: Operator,
+    ) -> Result<RunReport, EngineError> {
+        let records = contain_journal::read_journal(writer.path()).map_err(|source| contain_journal::JournalError::Io { path: writer.path().to_path_buf(), source })?.records;
+        let playbook = records.iter().find_map(|r| match &r.event {
+            Event::RunStarted { playbook, .. } => Some(playbook.name.clone()),
+            _ => None,
+        });
+        let journal_path = writer.path().display().to_string();
+        let mut pending: Vec<JournaledOperation> = journaled_operations(&records)
+            .into_iter()
+            .filter(|op| matches!(op.state, OperationState::Uncertain | OperationState::Applied(_) | OperationState::FailedChanged))
+            .collect();
+        pending.sort_by_key(|op| std::cmp::Reverse(op.seq));
+
+        let mut report = RunReport {
+            run_id: context.run_id.clone(),
+            status: RunStatus::RolledBack,
+            playbook: playbook.unwrap_or_default(),
+            steps: Vec::new(),
+            journal: journal_path,
+            notes: Vec::new(),
+        };
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        writer.append(Event::RollbackStarted { reason: reason.to_string(), forced: force, operator })?;
+        tracing::info!(run_id = %context.run_id, operations = pending.len(), "rollback started");
+
+        // Check every target first, so that a refused target is left wholly untouched.
+        let mut refused: BTreeMap<String, String> = BTreeMap::new();
+        let mut outcomes: BTreeMap<(String, String, String), OperationReport> = BTreeMap::new();
+        let mut to_revert = Vec::new();
+        for op in &pending {
+            let Some(action) = self.action(op.action, &op.target.resource_type) else {
+                refused.insert(op.target.key(), format!("no provider offers {} for {}", op.action, op.target.resource_type));
+                continue;
+            };
+            let applied = match &op.state {
+                OperationState::Applied(value) => Some(value),
+                _ => None,
+            };
+            let assessment = match action.read(context, &op.target, &op.operation).await {
+                Ok(current) => action.assess(&op.operation, &current, applied),
+                Err(error) => Assessment::Diverged { detail: format!("cannot read {}: {error}", op.operation.subject) },
+            };
+            match assessment {
+                Assessment::Applied => to_revert.push(op.clone()),
+                Assessment::Prior => {
+                    writer.append(Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: true })?;
+                    outcomes.insert(key(op), op_report(op, OperationOutcome::AlreadyReverted, None));
+                }
+                Assessment::Diverged { detail } if force => {
+                    tracing::warn!(run_id = %context.run_id, target = %op.target, "reverting despite a change since the run (--force): {detail}");
+                    to_revert.push(op.clone());
+                }
+                Assessment::Diverged { detail } => {
+                    refused.entry(op.target.key()).or_insert(format!(
+                        "{detail}; someone changed {} since this run, so rollback left it untouched: check it, then use --force to restore the state before the run",
+                        op.target
+                    ));
+                }
+            }
+        }
+
+        for op in to_revert {
+            if let Some(reason) = refused.get(&op.target.key()) {
+                writer.append(Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: format!("refused: {reason}") })?;
+                outcomes.insert(key(&op), op_report(&op, OperationOutcome::RevertRefused, Some(reason.clone())));
+                continue;
+            }
+            let action = self.action(op.action, &op.target.resource_type).expect("checked above");
+            writer.append(Event::RevertIntent { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone() })?;
+            let applied = match &op.state {
+                OperationState::Applied(value) => value.clone(),
+                _ => op.operation.desired.clone(),
+            };
+            match action.revert(context, &op.target, &op.operation, &applied).await {
+                Ok(()) => {
+                    writer.append(Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: false })?;
+                    outcomes.insert(key(&op), op_report(&op, OperationOutcome::Reverted, None));
+                }
+                Err(error) => {
+                    tracing::error!(run_id = %context.run_id, target = %op.target, operation = %op.operation.id, "revert failed: {}", error.message);
+                    writer.append(Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: error.message.clone() })?;
+                    refused.entry(op.target.key()).or_insert(format!("revert of {} failed: {}", op.operation.id, error.message));
+                    outcomes.insert(key(&op), op_report(&op, OperationOutcome::RevertFailed, Some(error.message)));
+                }
+            }
+        }
+        for op in &pending {
+            if let (Some(reason), false) = (refused.get(&op.target.key()), outcomes.contains_key(&key(op))) {
+                writer.append(Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: format!("refused: {reason}") })?;
+                outcomes.insert(key(op), op_report(op, OperationOutcome::RevertRefused, Some(reason.clone())));
+            }
+        }
+
+        report.steps = step_reports(&pending, &outcomes, &refused);
+        report.status = if refused.is_empty() { RunStatus::RolledBack } else { RunStatus::Partial };
+        writer.append(Event::RollbackFinished { status: report.status.to_string() })?;
+        tracing::info!(run_id = %context.run_id, status = %report.status, "rollback finished");
+        Ok(report)
+    }
+}
+
+fn key(op: &JournaledOperation) -> (String, String, String) {
+    (op.step.clone(), op.target.key(), op.operation.id.clone())
+}
+
+fn op_report(op: &JournaledOperation, outcome: OperationOutcome, error: Option<String>) -> OperationReport {
+    OperationReport { id: op.operation.id.clone(), description: op.operation.description.clone(), outcome, error }
+}
+
+/// Every operation the journal names, with its latest state, in journal order.
+fn journaled_operations(records: &[Record]) -> Vec<JournaledOperation> {
+    let mut operations: Vec<JournaledOperation> = Vec::new();
+    let find = |operations: &mut Vec<JournaledOperation>, step: &str, target: &Target, id: &str| -> Option<usize> {
+        operations.iter().rposition(|op| op.step == step && &op.target == target && op.operation.id == id)
+    };
+
+    for record in records {
+        match &record.event {
+            Event::StepIntent { step, action, target, operation } => operations.push(JournaledOperation {
+                seq: record.seq,
+                step: step.clone(),
+                action: *action,
+                target: target.clone(),
+                operation: operation.clone(),
+                state: OperationState::Uncertain,
+            }),
+            Event::StepApplied { step, target, operation_id, applied, already_in_place } => {
+                if let Some(index) = find(&mut operations, step, target, operation_id) {
+                    operations[index].state =
+                        if *already_in_place { OperationState::AlreadyInPlace } else { OperationState::Applied(applied.clone()) };
+                }
+            }
+            Event::StepFailed { step, target, operation_id, changed, .. } => {
+                if let Some(index) = find(&mut operations, step, target, operation_id) {
+                    operations[index].state = if *changed { OperationState::FailedChanged } else { OperationState::FailedUnchanged };
+                }
+            }
+            Event::Reverted { step, target, operation_id, .. } => {
+                if let Some(index) = find(&mut operations, step, target, operation_id) {
+                    operations[index].state = OperationState::Reverted;
+                }
+            }
+            _ => {}
+        }
+    }
+    operations
+}
+
+fn step_reports(
+    pending: &[JournaledOperation],
+    outcomes: &BTreeMap<(String, String, String), OperationReport>,
+    refused: &BTreeMap<String, String>,
+) -> Vec<StepReport> {
+    let mut steps: Vec<StepReport> = Vec::new();
+    let mut in_order = pending.to_vec();
+    in_order.sort_by_key(|op| op.seq);
+    for op in &in_order {
+        let step_index = match steps.iter().position(|s| s.id == op.step) {
+            Some(index) => index,
+            None => {
+                steps.push(StepReport { id: op.step.clone(), action: op.action, targets: Vec::new() });
+                steps.len() - 1
+            }
+        };
+        let step = &mut steps[step_index];
+        let target_index = match step.targets.iter().position(|t| t.target == op.target) {
+            Some(index) => index,
+            None => {
+                let refusal = refused.get(&op.target.key()).cloned();
+                let outcome = if refusal.is_some() { TargetOutcome::RollbackRefused } else { TargetOutcome::RolledBack };
+                step.targets.push(TargetReport { target: op.target.clone(), outcome, operations: Vec::new(), error: refusal });
+                step.targets.len() - 1
+            }
+        };
+        if let Some(report) = outcomes.get(&key(op)) {
+            step.targets[target_index].operations.push(report.clone());
+        }
+    }
+    for target in steps.iter_mut().flat_map(|s| s.targets.iter_mut()) {
+        if target.outcome == TargetOutcome::RolledBack && target.operations.iter().all(|o| o.outcome == OperationOutcome::AlreadyReverted) {
+            target.outcome = TargetOutcome::NothingToRollBack;
+        }
+    }
+    steps
+}

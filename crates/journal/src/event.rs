@@ -1,0 +1,111 @@
+use chrono::{DateTime, Utc};
+use contain_core::{ActionKind, CallerIdentity, Operation, Target};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub time: DateTime<Utc>,
+    pub prev: String,
+    pub run_id: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// The playbook a run came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaybookInfo {
+    pub name: String,
+    pub path: String,
+    /// SHA-256 of the playbook source.
+    pub digest: String,
+}
+
+/// Who started a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operator {
+    /// The local user name, from the environment.
+    pub local_user: String,
+    /// The identities the providers' credentials resolve to.
+    pub cloud_identities: Vec<CallerIdentity>,
+}
+
+/// What a record says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        playbook: PlaybookInfo,
+        /// SHA-256 of the plan that the run executes.
+        plan_digest: String,
+        inputs: Map<String, Value>,
+        on_failure: String,
+        operator: Operator,
+        contain_version: String,
+    },
+    /// Written and synced before the cloud call that makes the change.
+    StepIntent {
+        step: String,
+        action: ActionKind,
+        target: Target,
+        operation: Operation,
+    },
+    StepApplied {
+        step: String,
+        target: Target,
+        operation_id: String,
+        /// The value the change left, which revert compares with and restores from.
+        applied: Value,
+        /// True when the subject already had the desired value and nothing was written.
+        #[serde(default)]
+        already_in_place: bool,
+    },
+    StepFailed {
+        step: String,
+        target: Target,
+        operation_id: String,
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_code: Option<String>,
+        /// False when the failed call left nothing changed.
+        changed: bool,
+    },
+    /// A target that was not changed, for example because it drifted since the plan.
+    StepSkipped {
+        step: String,
+        target: Target,
+        reason: String,
+    },
+    RollbackStarted {
+        reason: String,
+        forced: bool,
+        operator: Operator,
+    },
+    RevertIntent {
+        step: String,
+        target: Target,
+        operation_id: String,
+    },
+    Reverted {
+        step: String,
+        target: Target,
+        operation_id: String,
+        /// True when the subject already had its prior value and nothing was written.
+        #[serde(default)]
+        already_in_place: bool,
+    },
+    RevertFailed {
+        step: String,
+        target: Target,
+        operation_id: String,
+        error: String,
+    },
+    RollbackFinished {
+        status: String,
+    },
+    RunFinished {
+        status: String,
+    },
+}

@@ -1,0 +1,71 @@
+//! The write-ahead journal of containment runs.
+//!
+//! Every run has one append-only file, `<state dir>/runs/<run id>.jsonl`, in JSON Lines: one
+//! record a line, each line a JSON object ending in `\n`. A record is written and synced to disk
+//! (`fsync`) before the cloud call it describes, so after a crash the journal names every change
+//! that may have been made.
+//!
+//! # Record format
+//!
+//! Every record has these fields, then the fields of its kind:
+//!
+//! | field    | meaning |
+//! |----------|---------|
+//! | `seq`    | sequence number, 1 for the first record, one more for each next record |
+//! | `time`   | UTC time of writing, RFC 3339 with microseconds |
+//! | `prev`   | SHA-256, in hex, of the previous record's line without its `\n`; 64 zeros for the first |
+//! | `run_id` | the run the record belongs to |
+//! | `kind`   | one of the kinds below |
+//!
+//! Kinds ([`Event`]): `run_started` (playbook name, path and digest, plan digest, inputs,
+//! operator: local user and cloud identities), `step_intent` (step, target, operation with its
+//! prior value and planned change), `step_applied` (the value the change left), `step_failed`
+//! (the cloud error, and whether anything was left changed), `step_skipped`, `revert_intent`,
+//! `reverted`, `revert_failed`, `rollback_started`, `rollback_finished`, `run_finished`
+//! (status).
+//!
+//! Because each record carries the hash of the one before, editing, removing or reordering a
+//! record breaks the chain, which [`read_journal`] reports. A last line without its `\n` is a
+//! write torn by a crash: it is reported and ignored.
+//!
+//! No secret (access key secret, session token, bearer token) may enter a record: records hold
+//! resource ids, states and error messages only.
+//!
+//! This crate depends on `contain-core` for the record payload types and on nothing else of
+//! contain.
+
+mod event;
+mod reader;
+mod writer;
+
+pub use event::{Event, Operator, PlaybookInfo, Record};
+pub use reader::{JournalFile, JournalProblem, read_journal};
+pub use writer::{JournalError, JournalWriter, is_locked};
+
+use std::path::{Path, PathBuf};
+
+/// The hash that stands in `prev` of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The path of a run's journal in a state directory.
+pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
+    state_dir.join("runs").join(format!("{run_id}.jsonl"))
+}
+
+/// The ids of every run with a journal in the state directory, in no particular order.
+pub fn list_run_ids(state_dir: &Path) -> std::io::Result<Vec<String>> {
+    let dir = state_dir.join("runs");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name();
+        if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".jsonl")) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}

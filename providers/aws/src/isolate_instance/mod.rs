@@ -1,0 +1,139 @@
+//! `isolate` for `aws.ec2.instance`.
+
+mod operations;
+mod plan;
+mod state;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
+use serde_json::{Map, Value, json};
+
+use crate::clients::{ClientFactory, Clients};
+use crate::target::INSTANCE;
+use plan::{ALLOW_ALL_OP, ENSURE_GROUP, INTERFACE_GROUPS, ISOLATION_OP, PROTECTION, RUN_PLACEHOLDER, TAGS};
+use state::InstanceState;
+
+/// Isolates an EC2 instance: per network interface (never the instance-level group change, which
+/// fails on instances with several interfaces), through the allow-all group when tracked
+/// connections are to be cut, then into the isolation group; with termination and stop
+/// protection and a tag naming the incident and run.
+pub(crate) struct IsolateInstance {
+    factory: Arc<ClientFactory>,
+}
+
+impl IsolateInstance {
+    pub(crate) fn new(factory: Arc<ClientFactory>) -> Self {
+        IsolateInstance { factory }
+    }
+
+    async fn clients(&self, context: &CallContext, target: &Target) -> Result<Arc<Clients>, ActionError> {
+        self.factory.clients(context, target.region.as_deref()).await
+    }
+}
+
+#[async_trait]
+impl Action for IsolateInstance {
+    fn kind(&self) -> ActionKind {
+        ActionKind::Isolate
+    }
+
+    fn resource_type(&self) -> &'static str {
+        INSTANCE
+    }
+
+    fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
+        plan::check_options(options)
+    }
+
+    async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
+        let clients = self.clients(context, target).await?;
+        let state = state::inspect_instance(&clients.ec2, &target.id).await?;
+        Ok(serde_json::to_value(state).expect("instance state serializes"))
+    }
+
+    fn plan(&self, target: &Target, options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
+        let options = plan::parse_options(options)?;
+        let state: InstanceState = serde_json::from_value(state.clone())
+            .map_err(|e| ActionError::new(ErrorKind::Invalid, format!("unreadable state of {target}: {e}")))?;
+        plan::plan(target, &options, &state)
+    }
+
+    async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let clients = self.clients(context, target).await?;
+        operations::read(&clients.ec2, target, operation).await
+    }
+
+    fn bind(&self, context: &CallContext, operation: &Operation, earlier: &[(Operation, Value)]) -> Operation {
+        let group_id = |op_id: &str| {
+            earlier.iter().find(|(op, _)| op.id == op_id).and_then(|(_, applied)| applied["id"].as_str().map(str::to_string))
+        };
+        let mut bound = operation.clone();
+        match operation.kind.as_str() {
+            INTERFACE_GROUPS => {
+                let replace = |value: &Value| match value.as_str() {
+                    Some(text) if text == format!("${ISOLATION_OP}") => group_id(ISOLATION_OP).map(Value::from).unwrap_or(value.clone()),
+                    Some(text) if text == format!("${ALLOW_ALL_OP}") => group_id(ALLOW_ALL_OP).map(Value::from).unwrap_or(value.clone()),
+                    _ => value.clone(),
+                };
+                let groups: Vec<Value> = operation.desired["groups"].as_array().into_iter().flatten().map(replace).collect();
+                bound.desired = json!({ "groups": groups, "via": replace(&operation.desired["via"]) });
+            }
+            TAGS => {
+                if let Value::Object(desired) = &mut bound.desired {
+                    for value in desired.values_mut() {
+                        if value.as_str() == Some(RUN_PLACEHOLDER) {
+                            *value = Value::from(context.run_id.clone());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        bound
+    }
+
+    fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+        match operation.kind.as_str() {
+            // Finding or creating the group is idempotent, so before apply any state will do.
+            // After apply, a group that is gone has been cleaned up already.
+            ENSURE_GROUP => match applied {
+                None => Assessment::Prior,
+                Some(_) if current["id"].is_null() => Assessment::Prior,
+                Some(_) => Assessment::Applied,
+            },
+            INTERFACE_GROUPS => operations::assess_interface(operation, current, applied),
+            _ => operation.assess_exact(current, applied),
+        }
+    }
+
+    async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let clients = self.clients(context, target).await?;
+        match operation.kind.as_str() {
+            ENSURE_GROUP => operations::apply_ensure_group(&clients.ec2, operation).await,
+            INTERFACE_GROUPS => operations::apply_interface(&clients.ec2, operation).await,
+            PROTECTION => operations::apply_protection(&clients.ec2, &target.id, &operation.desired).await,
+            TAGS => operations::apply_tags(&clients.ec2, &target.id, &operation.prior, &operation.desired).await,
+            other => Err(unknown_operation(other)),
+        }
+    }
+
+    async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, applied: &Value) -> Result<(), ActionError> {
+        let clients = self.clients(context, target).await?;
+        match operation.kind.as_str() {
+            ENSURE_GROUP => operations::revert_ensure_group(&clients.ec2, applied).await,
+            INTERFACE_GROUPS => operations::set_interface_groups(&clients.ec2, &operation.subject, &operation.prior["groups"]).await,
+            PROTECTION => operations::apply_protection(&clients.ec2, &target.id, &operation.prior).await.map(drop),
+            TAGS => operations::apply_tags(&clients.ec2, &target.id, applied, &operation.prior).await.map(drop),
+            other => Err(unknown_operation(other)),
+        }
+    }
+}
+
+fn unknown_operation(kind: &str) -> ActionError {
+    ActionError::new(
+        ErrorKind::Invalid,
+        format!("operation kind {kind} is not one of aws.ec2.instance isolate's: was the journal written by another contain version?"),
+    )
+}

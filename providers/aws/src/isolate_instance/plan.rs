@@ -1,0 +1,221 @@
+//! The pure part of the isolate action: options and the planned operations.
+
+use contain_core::{ActionError, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
+use serde_json::{Map, Value, json};
+
+use super::state::InstanceState;
+use crate::groups::GroupRole;
+use crate::tags;
+
+pub(crate) const ENSURE_GROUP: &str = "ec2.ensure_group";
+pub(crate) const INTERFACE_GROUPS: &str = "ec2.interface_groups";
+pub(crate) const PROTECTION: &str = "ec2.instance_protection";
+pub(crate) const TAGS: &str = "ec2.instance_tags";
+
+pub(crate) const ISOLATION_OP: &str = "group:isolation";
+pub(crate) const ALLOW_ALL_OP: &str = "group:allow-all";
+/// Stands for the run id in a planned value until the engine binds the operation.
+pub(crate) const RUN_PLACEHOLDER: &str = "$run";
+
+const OPTION_KEYS: &[&str] = &["sever_tracked_connections", "protect", "incident"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Options {
+    pub sever_tracked_connections: bool,
+    pub protect: bool,
+    pub incident: Option<String>,
+}
+
+pub(crate) fn check_options(options: &Map<String, Value>) -> Vec<OptionProblem> {
+    let mut problems = Vec::new();
+    for (key, value) in options {
+        let problem = match key.as_str() {
+            "sever_tracked_connections" | "protect" if !value.is_boolean() => Some(format!("`{key}` must be true or false, found {value}")),
+            "incident" if !value.is_string() => Some(format!("`incident` must be a string, found {value}")),
+            "sever_tracked_connections" | "protect" | "incident" => None,
+            _ => Some(format!("unknown option `{key}` for isolate on aws.ec2.instance: valid options are {}", OPTION_KEYS.join(", "))),
+        };
+        if let Some(message) = problem {
+            problems.push(OptionProblem { key: Some(key.clone()), message });
+        }
+    }
+    problems
+}
+
+pub(crate) fn parse_options(options: &Map<String, Value>) -> Result<Options, ActionError> {
+    let problems = check_options(options);
+    if let Some(first) = problems.first() {
+        return Err(ActionError::new(ErrorKind::Invalid, first.message.clone()));
+    }
+    Ok(Options {
+        sever_tracked_connections: options.get("sever_tracked_connections").and_then(Value::as_bool).unwrap_or(true),
+        protect: options.get("protect").and_then(Value::as_bool).unwrap_or(true),
+        incident: options.get("incident").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) -> Result<TargetPlan, ActionError> {
+    let instance = &state.instance_id;
+    if matches!(state.state.as_str(), "terminated" | "shutting-down") {
+        return Err(ActionError::new(ErrorKind::Precondition, format!("instance {instance} is {}: nothing can be isolated", state.state))
+            .with_resource(instance));
+    }
+    if state.interfaces.is_empty() || state.vpc_id.is_empty() {
+        return Err(ActionError::new(ErrorKind::Precondition, format!("instance {instance} has no network interface in a VPC"))
+            .with_resource(instance));
+    }
+
+    let mut outputs = Map::new();
+    outputs.insert("instance_id".into(), json!(instance));
+    outputs.insert("vpc_id".into(), json!(state.vpc_id));
+    outputs.insert("instance_profile".into(), json!(state.instance_profile));
+    let state_value = serde_json::to_value(state).expect("instance state serializes");
+
+    let isolated = |groups: &[String]| state.isolation_group.as_ref().is_some_and(|g| groups == [g.clone()]);
+    if state.interfaces.iter().all(|i| isolated(&i.groups)) {
+        let group = state.isolation_group.as_deref().unwrap_or_default();
+        return Ok(TargetPlan {
+            state: state_value,
+            operations: Vec::new(),
+            notes: vec![format!("already isolated: every interface of {instance} is in the isolation group {group}; nothing to do")],
+            outputs,
+        });
+    }
+
+    let mut operations = Vec::new();
+    let mut notes = Vec::new();
+    let sever = options.sever_tracked_connections;
+    if sever {
+        operations.push(ensure_group_op(state, GroupRole::AllowAll));
+    }
+    operations.push(ensure_group_op(state, GroupRole::Isolation));
+
+    let isolation_ref = state.isolation_group.clone().unwrap_or_else(|| format!("${ISOLATION_OP}"));
+    let allow_all_ref = state.allow_all_group.clone().unwrap_or_else(|| format!("${ALLOW_ALL_OP}"));
+    for interface in state.interfaces.iter().filter(|i| !isolated(&i.groups)) {
+        let via = if sever { json!(allow_all_ref) } else { Value::Null };
+        let description = if sever {
+            format!(
+                "move {} from [{}] to the allow-all group, then to the isolation group, cutting tracked connections",
+                interface.id,
+                interface.groups.join(", ")
+            )
+        } else {
+            format!("move {} from [{}] to the isolation group", interface.id, interface.groups.join(", "))
+        };
+        operations.push(Operation {
+            id: format!("interface:{}", interface.id),
+            kind: INTERFACE_GROUPS.to_string(),
+            subject: interface.id.clone(),
+            description,
+            prior: json!({ "groups": interface.groups }),
+            desired: json!({ "groups": [isolation_ref], "via": via }),
+            reversible: true,
+        });
+    }
+    for interface in state.interfaces.iter().filter(|i| isolated(&i.groups)) {
+        notes.push(format!("{} is already in the isolation group: left as it is", interface.id));
+    }
+
+    if options.protect {
+        if let Some(op) = protection_op(state) {
+            operations.push(op);
+        }
+    } else {
+        notes.push("protection is off for this step: termination, stop and shutdown behaviour are left as they are".into());
+    }
+    operations.push(tags_op(state, options.incident.as_deref()));
+
+    if sever {
+        notes.push(format!(
+            "each interface is held in the allow-all group for one API call, so established flows become untracked and the isolation group then cuts them; while there, {instance} is open to all traffic"
+        ));
+        notes.push(
+            "flows that stay tracked anyway and may outlive the isolation: ICMP, and flows through a Network Load Balancer, NAT gateway or transit gateway".into(),
+        );
+    } else {
+        notes.push("sever_tracked_connections is off: connections open now stay open until they end".into());
+    }
+    let _ = target;
+
+    Ok(TargetPlan { state: state_value, operations, notes, outputs })
+}
+
+fn ensure_group_op(state: &InstanceState, role: GroupRole) -> Operation {
+    let (id, existing) = match role {
+        GroupRole::Isolation => (ISOLATION_OP, &state.isolation_group),
+        GroupRole::AllowAll => (ALLOW_ALL_OP, &state.allow_all_group),
+    };
+    let name = role.group_name(&state.vpc_id);
+    let description = match existing {
+        Some(group) => format!("use the existing {} {group} ({name})", role.label()),
+        None => format!("create the {} {name} in {}", role.label(), state.vpc_id),
+    };
+    Operation {
+        id: id.to_string(),
+        kind: ENSURE_GROUP.to_string(),
+        subject: name,
+        description,
+        prior: json!({ "id": existing }),
+        desired: json!({ "id": existing.clone().unwrap_or_else(|| "created by this run".into()), "vpc_id": state.vpc_id, "role": role.tag_value() }),
+        reversible: true,
+    }
+}
+
+fn protection_op(state: &InstanceState) -> Option<Operation> {
+    let current = &state.protection;
+    let mut prior = Map::new();
+    let mut desired = Map::new();
+    if !current.disable_api_termination {
+        prior.insert("disable_api_termination".into(), json!(false));
+        desired.insert("disable_api_termination".into(), json!(true));
+    }
+    if !current.disable_api_stop {
+        prior.insert("disable_api_stop".into(), json!(false));
+        desired.insert("disable_api_stop".into(), json!(true));
+    }
+    if current.shutdown_behavior != "stop" {
+        prior.insert("shutdown_behavior".into(), json!(current.shutdown_behavior));
+        desired.insert("shutdown_behavior".into(), json!("stop"));
+    }
+    if prior.is_empty() {
+        return None;
+    }
+    let keys: Vec<&str> = desired.keys().map(String::as_str).collect();
+    Some(Operation {
+        id: "protection".into(),
+        kind: PROTECTION.into(),
+        subject: state.instance_id.clone(),
+        description: format!("turn on termination and stop protection and set shutdown behaviour to stop ({})", keys.join(", ")),
+        prior: Value::Object(prior),
+        desired: Value::Object(desired),
+        reversible: true,
+    })
+}
+
+fn tags_op(state: &InstanceState, incident: Option<&str>) -> Operation {
+    let mut prior = Map::new();
+    let mut desired = Map::new();
+    if let Some(incident) = incident {
+        prior.insert(tags::INCIDENT.into(), json!(state.tags.get(tags::INCIDENT).cloned().flatten()));
+        desired.insert(tags::INCIDENT.into(), json!(incident));
+    }
+    prior.insert(tags::RUN.into(), json!(state.tags.get(tags::RUN).cloned().flatten()));
+    desired.insert(tags::RUN.into(), json!(RUN_PLACEHOLDER));
+    let pairs: Vec<String> = desired
+        .iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(RUN_PLACEHOLDER) => format!("{k}=<this run's id>"),
+            other => format!("{k}={}", other.unwrap_or_default()),
+        })
+        .collect();
+    Operation {
+        id: "tags".into(),
+        kind: TAGS.into(),
+        subject: state.instance_id.clone(),
+        description: format!("tag {} with {}", state.instance_id, pairs.join(" and ")),
+        prior: Value::Object(prior),
+        desired: Value::Object(desired),
+        reversible: true,
+    }
+}

@@ -1,0 +1,77 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contain_core::{Action, ActionError, ActionKind, CallContext, CallerIdentity, Provider, ResourceTypeInfo, Target, TargetParseError};
+
+use crate::clients::ClientFactory;
+use crate::errors::map_sdk_error;
+use crate::isolate_instance::IsolateInstance;
+use crate::target::{INSTANCE, parse_instance};
+
+/// The AWS provider. Credentials and region come from the standard AWS configuration when the
+/// first client is built.
+pub struct AwsProvider {
+    factory: Arc<ClientFactory>,
+    isolate_instance: Arc<IsolateInstance>,
+}
+
+impl AwsProvider {
+    pub fn new() -> Self {
+        let factory = Arc::new(ClientFactory::default());
+        AwsProvider { isolate_instance: Arc::new(IsolateInstance::new(factory.clone())), factory }
+    }
+}
+
+impl Default for AwsProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Provider for AwsProvider {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    fn resource_types(&self) -> Vec<ResourceTypeInfo> {
+        vec![ResourceTypeInfo {
+            name: INSTANCE,
+            expected: "an instance id (i-0123456789abcdef0) or an instance ARN",
+            actions: vec![ActionKind::Isolate],
+        }]
+    }
+
+    fn parse_target(&self, resource_type: &str, value: &str) -> Result<Target, TargetParseError> {
+        match resource_type {
+            INSTANCE => parse_instance(value),
+            other => Err(TargetParseError {
+                resource_type: other.to_string(),
+                value: value.to_string(),
+                expected: format!("a resource type the AWS provider handles ({INSTANCE})"),
+            }),
+        }
+    }
+
+    fn action(&self, kind: ActionKind, resource_type: &str) -> Option<Arc<dyn Action>> {
+        match (kind, resource_type) {
+            (ActionKind::Isolate, INSTANCE) => Some(self.isolate_instance.clone()),
+            _ => None,
+        }
+    }
+
+    async fn caller_identity(&self, context: &CallContext) -> Result<CallerIdentity, ActionError> {
+        let clients = self.factory.clients(context, None).await?;
+        let identity = clients
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("GetCallerIdentity", "the configured credentials", e))?;
+        Ok(CallerIdentity {
+            provider: "aws".to_string(),
+            account: identity.account().unwrap_or_default().to_string(),
+            principal: identity.arn().unwrap_or_default().to_string(),
+        })
+    }
+}

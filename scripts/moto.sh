@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install, start and stop the moto server that contain's demo and tests run against.
+#
+# Usage: scripts/moto.sh install | start | stop | url
+# The server listens on 127.0.0.1 only. MOTO_PORT sets the port (default 5055).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.venv"
+state="$root/.moto"
+port="${MOTO_PORT:-5055}"
+moto_version="5.2.5"
+
+install() {
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
+        return 0
+    fi
+    echo "Installing moto[server]==$moto_version into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+}
+
+start() {
+    install
+    mkdir -p "$state"
+    if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
+        echo "moto is already running (pid $(cat "$state/pid")) on 127.0.0.1:$port" >&2
+        return 0
+    fi
+    "$venv/bin/python" "$root/scripts/moto_server.py" --port "$port" >"$state/server.log" 2>&1 &
+    echo $! >"$state/pid"
+    for _ in $(seq 1 100); do
+        if curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then
+            echo "moto $moto_version is listening on 127.0.0.1:$port (log: $state/server.log)" >&2
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "moto did not start within 20 s; its log follows:" >&2
+    cat "$state/server.log" >&2
+    return 1
+}
+
+stop() {
+    if [ -f "$state/pid" ]; then
+        kill "$(cat "$state/pid")" 2>/dev/null || true
+        rm -f "$state/pid"
+    fi
+}
+
+case "${1:-}" in
+    install) install ;;
+    start) start ;;
+    stop) stop ;;
+    url) echo "http://127.0.0.1:$port" ;;
+    *) echo "usage: $0 install|start|stop|url" >&2; exit 2 ;;
+esac

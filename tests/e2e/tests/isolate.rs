@@ -1,0 +1,133 @@
+//! The main job: plan, run and roll back the shipped EC2 playbook against moto.
+
+use contain_e2e::{EC2_PLAYBOOK, Harness, diff};
+use serde_json::Value;
+
+fn input(name: &str, value: &str) -> String {
+    format!("{name}={value}")
+}
+
+async fn isolation_group(harness: &Harness) -> String {
+    let output = harness
+        .ec2
+        .describe_security_groups()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values(format!("contain-isolation-{}", harness.estate.vpc_id)).build())
+        .send()
+        .await
+        .unwrap();
+    output.security_groups()[0].group_id().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn moto_reports_interface_groups_only() {
+    let harness = Harness::new().await;
+    let second = &harness.estate.double.interface_ids[1];
+    let mut expected = vec![harness.estate.groups["ssh"].clone(), harness.estate.groups["admin"].clone()];
+    expected.sort();
+
+    // Unpatched moto 5.2.5 adds the instance's groups (web, db) to every attached interface.
+    assert_eq!(harness.interface_groups(second).await, expected);
+}
+
+#[tokio::test]
+async fn plan_writes_nothing() {
+    let harness = Harness::new().await;
+    let before = harness.describe().await;
+    let instance = &harness.estate.double.instance_id;
+
+    let plan = harness.contain(&["plan", EC2_PLAYBOOK, "--input", &input("instance", instance), "--input", "incident=INC-7", "--output", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let document = plan.json();
+    assert_eq!(document["digest"].as_str().map(str::len), Some(64));
+    let operations = document["plan"]["steps"][0]["targets"][0]["operations"].as_array().unwrap();
+    let ids: Vec<&str> = operations.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let first = format!("interface:{}", harness.estate.double.interface_ids[0]);
+    let second = format!("interface:{}", harness.estate.double.interface_ids[1]);
+    assert_eq!(ids, ["group:allow-all", "group:isolation", first.as_str(), second.as_str(), "protection", "tags"]);
+
+    let after = harness.describe().await;
+    assert!(before == after, "plan changed the estate:\n{}", diff(&before, &after));
+}
+
+#[tokio::test]
+async fn run_isolates_and_rollback_restores() {
+    let harness = Harness::new().await;
+    let before = harness.describe().await;
+    let instance = harness.estate.double.instance_id.clone();
+    let args = ["run", EC2_PLAYBOOK, "-i", &input("instance", &instance), "-i", "incident=INC-7", "--yes", "--output", "json"];
+
+    let run = harness.contain(&args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let run_id = report["run_id"].as_str().unwrap().to_string();
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["steps"][0]["targets"][0]["outcome"], "contained");
+
+    let isolation = isolation_group(&harness).await;
+    for interface in &harness.estate.double.interface_ids {
+        assert_eq!(harness.interface_groups(interface).await, vec![isolation.clone()], "{interface}");
+    }
+    let isolated = harness.describe().await;
+    let group = isolated["security_groups"].as_array().unwrap().iter().find(|g| g["id"] == isolation.as_str()).unwrap();
+    assert_eq!(group["ingress"], Value::Array(vec![]));
+    assert_eq!(group["egress"], Value::Array(vec![]));
+    let described = isolated["instances"].as_array().unwrap().iter().find(|i| i["id"] == instance.as_str()).unwrap();
+    assert_eq!(described["disable_api_termination"], true);
+    assert_eq!(described["disable_api_stop"], true);
+    assert_eq!(described["tags"]["contain:incident"], "INC-7");
+    assert_eq!(described["tags"]["contain:run"], run_id.as_str());
+
+    let again = harness.contain(&args);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["steps"][0]["targets"][0]["outcome"], "already_contained");
+    let after_rerun = harness.describe().await;
+    assert!(isolated == after_rerun, "re-run changed the estate:\n{}", diff(&isolated, &after_rerun));
+
+    let rollback = harness.contain(&["rollback", &run_id, "--yes", "--output", "json"]);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    assert_eq!(rollback.json()["status"], "rolled_back");
+    let restored = harness.describe().await;
+    assert!(before == restored, "rollback did not restore the estate:\n{}", diff(&before, &restored));
+
+    let journal_lines = harness.journal(&run_id).len();
+    let twice = harness.contain(&["rollback", &run_id, "--yes", "--output", "json"]);
+    assert_eq!(twice.code, 0, "{}", twice.stderr);
+    assert_eq!(twice.json()["status"], "rolled_back");
+    assert_eq!(harness.journal(&run_id).len(), journal_lines, "a second rollback wrote to the journal");
+    let still = harness.describe().await;
+    assert!(before == still, "second rollback changed the estate:\n{}", diff(&before, &still));
+}
+
+#[tokio::test]
+async fn single_interface_instance_cycle() {
+    let harness = Harness::new().await;
+    let before = harness.describe().await;
+    let instance = harness.estate.single.instance_id.clone();
+
+    let run = harness.contain(&["run", EC2_PLAYBOOK, "-i", &input("instance", &instance), "-i", "incident=INC-8", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run_id = run.json()["run_id"].as_str().unwrap().to_string();
+    let isolation = isolation_group(&harness).await;
+    assert_eq!(harness.interface_groups(&harness.estate.single.interface_ids[0]).await, vec![isolation]);
+    let untouched = &harness.estate.double.interface_ids[0];
+    let mut double_groups = vec![harness.estate.groups["web"].clone(), harness.estate.groups["db"].clone()];
+    double_groups.sort();
+    assert_eq!(harness.interface_groups(untouched).await, double_groups, "the other instance must not change");
+
+    let rollback = harness.contain(&["rollback", &run_id, "--yes"]);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    let restored = harness.describe().await;
+    assert!(before == restored, "{}", diff(&before, &restored));
+}
+
+#[tokio::test]
+async fn instance_arn_is_accepted() {
+    let harness = Harness::new().await;
+    let arn = format!("arn:aws:ec2:us-east-1:{}:instance/{}", harness.account.account_id, harness.estate.single.instance_id);
+
+    let plan = harness.contain(&["plan", EC2_PLAYBOOK, "-i", &input("instance", &arn), "-i", "incident=INC-9", "-o", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let target = &plan.json()["plan"]["steps"][0]["targets"][0]["target"];
+    assert_eq!(target["id"], harness.estate.single.instance_id.as_str());
+    assert_eq!(target["region"], "us-east-1");
+}

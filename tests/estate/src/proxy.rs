@@ -1,0 +1,181 @@
+//! A fault-injecting HTTP proxy on 127.0.0.1, in front of moto.
+//!
+//! It forwards each request to moto over a new connection and records the request's AWS action
+//! and user agent. A [`Fault`] rule answers matching requests itself with an error instead, so
+//! tests can make one specific cloud call fail.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Answers requests whose form body contains every string of `body_contains`, after letting the
+/// first `skip` such requests through, for `times` requests.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub body_contains: Vec<String>,
+    pub skip: usize,
+    pub times: usize,
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+/// One request the proxy saw.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    /// The `Action=` of the form body, such as `ModifyNetworkInterfaceAttribute`.
+    pub action: String,
+    pub user_agent: String,
+    pub body: String,
+    /// True when a fault answered it instead of moto.
+    pub faulted: bool,
+}
+
+#[derive(Default)]
+struct State {
+    faults: Vec<(Fault, usize)>,
+    seen: Vec<SeenRequest>,
+}
+
+/// A running proxy. It stops when dropped.
+pub struct FaultProxy {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy on an ephemeral port of 127.0.0.1 that forwards to `upstream`
+    /// (`http://127.0.0.1:PORT`).
+    pub async fn start(upstream: &str) -> anyhow::Result<FaultProxy> {
+        crate::check_loopback(upstream)?;
+        let upstream_addr = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot bind the proxy")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(Mutex::new(State::default()));
+
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let state = shared.clone();
+                let upstream = upstream_addr.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = serve(client, &upstream, &state).await {
+                        eprintln!("fault proxy: {error:#}");
+                    }
+                });
+            }
+        });
+        Ok(FaultProxy { url, state, task })
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.state.lock().expect("proxy state").faults.push((fault, 0));
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.lock().expect("proxy state").faults.clear();
+    }
+
+    /// Every request seen so far, in order.
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.state.lock().expect("proxy state").seen.clone()
+    }
+}
+
+async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> anyhow::Result<()> {
+    let (head, body) = read_request(&mut client).await?;
+    let head_text = String::from_utf8_lossy(&head).to_string();
+    let body_text = String::from_utf8_lossy(&body).to_string();
+    let user_agent = header(&head_text, "user-agent").unwrap_or_default();
+    let action = body_text
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .unwrap_or_default()
+        .to_string();
+
+    let fault = {
+        let mut state = state.lock().expect("proxy state");
+        let fault = state.faults.iter_mut().find_map(|(fault, matched)| {
+            if !fault.body_contains.iter().all(|s| body_text.contains(s.as_str())) {
+                return None;
+            }
+            *matched += 1;
+            (*matched > fault.skip && *matched <= fault.skip + fault.times).then(|| fault.clone())
+        });
+        state.seen.push(SeenRequest { action, user_agent, body: body_text, faulted: fault.is_some() });
+        fault
+    };
+
+    if let Some(fault) = fault {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
+            fault.code, fault.message
+        );
+        let response = format!(
+            "HTTP/1.1 {} Injected\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{xml}",
+            fault.status,
+            xml.len()
+        );
+        client.write_all(response.as_bytes()).await?;
+        return Ok(());
+    }
+
+    // Forward with the connection closed after the response, so the response ends at EOF.
+    let mut forwarded: Vec<u8> = Vec::new();
+    for line in head_text.split("\r\n").filter(|l| !l.is_empty()) {
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        forwarded.extend_from_slice(line.as_bytes());
+        forwarded.extend_from_slice(b"\r\n");
+    }
+    forwarded.extend_from_slice(b"connection: close\r\n\r\n");
+    forwarded.extend_from_slice(&body);
+
+    let mut server = TcpStream::connect(upstream).await.with_context(|| format!("cannot reach moto at {upstream}"))?;
+    server.write_all(&forwarded).await?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response).await?;
+    client.write_all(&response).await?;
+    client.shutdown().await.ok();
+    Ok(())
+}
+
+/// Reads one request: the head up to the blank line, and a body of `content-length` bytes.
+async fn read_request(client: &mut TcpStream) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let read = client.read(&mut chunk).await?;
+        anyhow::ensure!(read > 0, "client closed the connection before the request head ended");
+        buffer.extend_from_slice(&chunk[..read]);
+        if let Some(position) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break position + 4;
+        }
+    };
+    let head = buffer[..head_end].to_vec();
+    let length: usize = header(&String::from_utf8_lossy(&head), "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut body = buffer[head_end..].to_vec();
+    while body.len() < length {
+        let read = client.read(&mut chunk).await?;
+        anyhow::ensure!(read > 0, "client closed the connection before the request body ended");
+        body.extend_from_slice(&chunk[..read]);
+    }
+    Ok((head, body))
+}
+
+fn header(head: &str, name: &str) -> Option<String> {
+    head.split("\r\n").find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_string())
+    })
+}
