@@ -67,7 +67,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(exit::INVALID);
             }
             let report = engine.apply(&plan).await.map_err(engine_error)?;
-            print_report(&report, output.output)
+            print_report(&report, output.output, Kind::Run)
         }
         Command::Run { playbook, inputs, confirm, output } => {
             let engine = engine()?;
@@ -83,7 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(exit::INVALID);
             }
             let report = engine.apply(&plan).await.map_err(engine_error)?;
-            print_report(&report, output.output)
+            print_report(&report, output.output, Kind::Run)
         }
         Command::Rollback { run_id, force, confirm, output } => {
             let engine = engine()?;
@@ -95,7 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
             }
             let report = engine.rollback(&run_id, force).await.map_err(engine_error)?;
-            print_report(&report, output.output)
+            print_report(&report, output.output, Kind::Rollback)
         }
         Command::Runs { command: RunsCommand::List { output } } => {
             let dir = state_dir(cli.state_dir.as_deref(), &config)?;
@@ -170,7 +170,16 @@ fn engine_error(error: EngineError) -> anyhow::Error {
     }
 }
 
-fn print_report(report: &RunReport, format: OutputFormat) -> anyhow::Result<u8> {
+/// Whether a report comes from applying a plan or from an explicit rollback.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Run,
+    Rollback,
+}
+
+/// Prints a report and returns the exit status: a run succeeds only when every target was
+/// contained, and a rollback only when every change was reverted.
+fn print_report(report: &RunReport, format: OutputFormat, kind: Kind) -> anyhow::Result<u8> {
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
         OutputFormat::Text => print!("{}", render::run(report)),
@@ -180,10 +189,12 @@ fn print_report(report: &RunReport, format: OutputFormat) -> anyhow::Result<u8> 
         .iter()
         .flat_map(|s| &s.targets)
         .any(|t| matches!(t.outcome, TargetOutcome::Drift | TargetOutcome::RollbackRefused));
-    Ok(match report.status {
-        RunStatus::Succeeded | RunStatus::RolledBack if !drift => exit::OK,
+    Ok(match (kind, report.status) {
         _ if drift => exit::DRIFT,
-        RunStatus::RolledBack if report.notes.iter().any(|n| n.contains("nothing to roll back")) => exit::OK,
+        (Kind::Run, RunStatus::Succeeded) => exit::OK,
+        (Kind::Rollback, RunStatus::RolledBack) => exit::OK,
+        // A rollback that found nothing left to revert reports the run's own status.
+        (Kind::Rollback, _) if report.steps.is_empty() => exit::OK,
         _ => exit::NOT_CONTAINED,
     })
 }

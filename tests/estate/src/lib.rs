@@ -251,3 +251,23 @@ async fn run_instance(ec2: &aws_sdk_ec2::Client, image_id: &str, subnet_id: &str
         .collect();
     Ok(Instance { instance_id: instance.instance_id().context("no instance id")?.to_string(), interface_ids: interfaces })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_loopback;
+
+    #[test]
+    fn loopback_endpoints_pass() {
+        for url in ["http://127.0.0.1:5055", "http://localhost:5000/", "http://[::1]:5055"] {
+            assert!(check_loopback(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn real_endpoints_are_refused() {
+        for url in ["https://ec2.us-east-1.amazonaws.com", "http://ec2.us-east-1.amazonaws.com", "http://10.0.0.5:5055", "http://169.254.169.254"] {
+            let error = check_loopback(url).unwrap_err().to_string();
+            assert!(error.contains(url) || error.contains("not http://"), "{url}: {error}");
+        }
+    }
+}

@@ -39,16 +39,19 @@ struct State {
     seen: Vec<SeenRequest>,
 }
 
-/// A running proxy. It stops when dropped.
+/// A running proxy, on a thread and runtime of its own so that a test may block on a child
+/// process while the proxy serves it. It stops when dropped.
 pub struct FaultProxy {
     pub url: String,
     state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -58,23 +61,35 @@ impl FaultProxy {
     pub async fn start(upstream: &str) -> anyhow::Result<FaultProxy> {
         crate::check_loopback(upstream)?;
         let upstream_addr = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot bind the proxy")?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind the proxy")?;
+        listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(Mutex::new(State::default()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let state = shared.clone();
-                let upstream = upstream_addr.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = serve(client, &upstream, &state).await {
-                        eprintln!("fault proxy: {error:#}");
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("a non-blocking listener");
+                let accept = async {
+                    while let Ok((client, _)) = listener.accept().await {
+                        let state = shared.clone();
+                        let upstream = upstream_addr.clone();
+                        tokio::spawn(async move {
+                            if let Err(error) = serve(client, &upstream, &state).await {
+                                eprintln!("fault proxy: {error:#}");
+                            }
+                        });
                     }
-                });
-            }
+                };
+                tokio::select! {
+                    _ = accept => {}
+                    _ = stopped => {}
+                }
+            });
         });
-        Ok(FaultProxy { url, state, task })
+        Ok(FaultProxy { url, state, stop: Some(stop) })
     }
 
     pub fn add_fault(&self, fault: Fault) {

@@ -1,0 +1,152 @@
+//! The command line as users and SOAR scripts see it: exit statuses, JSON output, messages.
+
+use contain_e2e::{EC2_PLAYBOOK, Harness, diff};
+use contain_test_estate::FaultProxy;
+
+#[tokio::test]
+async fn every_request_names_contain_and_the_run() {
+    let harness = Harness::new().await;
+    let proxy = FaultProxy::start(&harness.endpoint).await.unwrap();
+    let instance = format!("instance={}", harness.estate.single.instance_id);
+
+    let run = harness.contain_via(&proxy.url, &["run", EC2_PLAYBOOK, "-i", &instance, "-i", "incident=INC-1", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run_id = run.json()["run_id"].as_str().unwrap().to_string();
+
+    let seen = proxy.seen();
+    let product = format!("contain/{}", env!("CARGO_PKG_VERSION"));
+    assert!(seen.iter().any(|r| r.action == "ModifyNetworkInterfaceAttribute"), "the run changed an interface");
+    for request in &seen {
+        assert!(request.user_agent.contains(&product), "{} lacks {product}: {}", request.action, request.user_agent);
+        assert!(request.user_agent.contains("contain-run/"), "{} lacks the run id: {}", request.action, request.user_agent);
+    }
+    let writes: Vec<_> = seen.iter().filter(|r| !contain_aws::is_read_only_operation(&r.action)).collect();
+    assert!(!writes.is_empty());
+    for request in writes {
+        assert!(request.user_agent.contains(&format!("contain-run/{run_id}")), "{}: {}", request.action, request.user_agent);
+    }
+}
+
+#[tokio::test]
+async fn run_without_yes_needs_a_terminal() {
+    let harness = Harness::new().await;
+    let before = harness.describe().await;
+    let instance = format!("instance={}", harness.estate.single.instance_id);
+
+    let run = harness.contain(&["run", EC2_PLAYBOOK, "-i", &instance, "-i", "incident=INC-1"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
+    let after = harness.describe().await;
+    assert!(before == after, "{}", diff(&before, &after));
+}
+
+#[tokio::test]
+async fn invalid_input_sends_no_request() {
+    let harness = Harness::new().await;
+    let proxy = FaultProxy::start(&harness.endpoint).await.unwrap();
+
+    let bad = harness.contain_via(&proxy.url, &["plan", EC2_PLAYBOOK, "-i", "instance=i-nothex!", "-i", "incident=INC-1"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("`i-nothex!`"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("i-0123456789abcdef0"), "the message names the expected form: {}", bad.stderr);
+
+    let missing = harness.contain_via(&proxy.url, &["plan", EC2_PLAYBOOK, "-i", "instance=i-0123456789abcdef0"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("missing required input `incident`"), "{}", missing.stderr);
+
+    let unknown = harness.contain_via(&proxy.url, &["plan", EC2_PLAYBOOK, "-i", "instance=i-0123456789abcdef0", "-i", "incident=x", "-i", "colour=red"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("unknown input `colour`"), "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("instance, incident"), "{}", unknown.stderr);
+
+    assert!(proxy.seen().is_empty(), "bad input reached the cloud: {:?}", proxy.seen());
+}
+
+#[tokio::test]
+async fn missing_instance_fails_the_plan() {
+    let harness = Harness::new().await;
+    let plan = harness.contain(&["plan", EC2_PLAYBOOK, "-i", "instance=i-0123456789abcdef0", "-i", "incident=INC-1"]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("ERROR"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("i-0123456789abcdef0"), "{}", plan.stdout);
+}
+
+#[test]
+fn validate_reports_every_problem_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "name: bad\ndescription: d\ninputs:\n  instance: { type: aws.ec2.instance, description: i }\non_failure: explode\nsteps:\n  - id: isolate\n    action: isolate\n    target: \"${{ inputs.instance }}\"\n    with: { sever: yes }\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(contain_e2e::contain_binary()).arg("validate").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let file = path.display().to_string();
+    assert!(stderr.contains(&format!("{file}:5:13: invalid on_failure `explode`: valid values are halt, rollback")), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:10:13: step `isolate`: unknown option `sever`")), "{stderr}");
+}
+
+#[test]
+fn shipped_playbook_validates() {
+    let output = std::process::Command::new(contain_e2e::contain_binary())
+        .current_dir(contain_e2e::workspace_root())
+        .args(["validate", EC2_PLAYBOOK])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn runs_list_and_show_json() {
+    let harness = Harness::new().await;
+    let first = format!("instance={}", harness.estate.single.instance_id);
+    let second = format!("instance={}", harness.estate.double.instance_id);
+    let one = harness.contain(&["run", EC2_PLAYBOOK, "-i", &first, "-i", "incident=INC-1", "--yes", "-o", "json"]).json();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let two = harness.contain(&["run", EC2_PLAYBOOK, "-i", &second, "-i", "incident=INC-1", "--yes", "-o", "json"]).json();
+    let rollback = harness.contain(&["rollback", one["run_id"].as_str().unwrap(), "--yes"]);
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+
+    let list = harness.contain(&["runs", "list", "--output", "json"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let runs = list.json();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["run_id"], two["run_id"], "newest first");
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert_eq!(runs[1]["status"], "rolled_back");
+    for run in runs {
+        assert_eq!(run["playbook"], "ec2-instance-compromise");
+        assert!(run["started_at"].is_string());
+        assert_eq!(run["local_user"], "responder");
+    }
+
+    let show = harness.contain(&["runs", "show", one["run_id"].as_str().unwrap(), "-o", "json"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let records = show.json()["records"].as_array().unwrap().clone();
+    assert_eq!(records[0]["kind"], "run_started");
+    assert_eq!(records[0]["operator"]["local_user"], "responder");
+    let identity = &records[0]["operator"]["cloud_identities"][0];
+    assert_eq!(identity["account"], harness.account.account_id.as_str());
+    assert_eq!(records.last().unwrap()["kind"], "rollback_finished");
+    let text = harness.contain(&["runs", "show", one["run_id"].as_str().unwrap()]);
+    assert!(text.stdout.contains("run started: playbook ec2-instance-compromise by responder"), "{}", text.stdout);
+}
+
+#[tokio::test]
+async fn journal_holds_no_secret() {
+    let harness = Harness::new().await;
+    let instance = format!("instance={}", harness.estate.single.instance_id);
+    let run = harness.contain(&["run", EC2_PLAYBOOK, "-i", &instance, "-i", "incident=INC-1", "--yes", "-o", "json", "-vv"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let journal = std::fs::read_to_string(harness.journal_path(run.json()["run_id"].as_str().unwrap())).unwrap();
+
+    for secret in [&harness.account.secret_access_key, &harness.account.session_token] {
+        assert!(!journal.contains(secret.as_str()), "the journal holds a secret");
+        assert!(!run.stdout.contains(secret.as_str()), "standard output holds a secret");
+        assert!(!run.stderr.contains(secret.as_str()), "the log holds a secret");
+    }
+}
