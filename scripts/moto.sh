@@ -2,7 +2,8 @@
 # Install, start and stop the moto server that contain's demo and tests run against.
 #
 # Usage: scripts/moto.sh install | start | stop | url
-# The server listens on 127.0.0.1 only. MOTO_PORT sets the port (default 5055).
+# The server listens on 127.0.0.1 only. MOTO_PORT sets the port (default 5055); each port has
+# its own server, pid file and log under .moto/.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,6 +11,8 @@ venv="$root/.venv"
 state="$root/.moto"
 port="${MOTO_PORT:-5055}"
 moto_version="5.2.5"
+pid_file="$state/moto-$port.pid"
+log_file="$state/moto-$port.log"
 
 install() {
     if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
@@ -23,28 +26,32 @@ install() {
 start() {
     install
     mkdir -p "$state"
-    if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
-        echo "moto is already running (pid $(cat "$state/pid")) on 127.0.0.1:$port" >&2
+    if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+        echo "moto is already running (pid $(cat "$pid_file")) on 127.0.0.1:$port" >&2
         return 0
     fi
-    "$venv/bin/python" "$root/scripts/moto_server.py" --port "$port" >"$state/server.log" 2>&1 &
-    echo $! >"$state/pid"
+    if curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then
+        echo "another process already listens on 127.0.0.1:$port: stop it or set MOTO_PORT" >&2
+        return 1
+    fi
+    "$venv/bin/python" "$root/scripts/moto_server.py" --port "$port" >"$log_file" 2>&1 &
+    echo $! >"$pid_file"
     for _ in $(seq 1 100); do
         if curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then
-            echo "moto $moto_version is listening on 127.0.0.1:$port (log: $state/server.log)" >&2
+            echo "moto $moto_version is listening on 127.0.0.1:$port (log: $log_file)" >&2
             return 0
         fi
         sleep 0.2
     done
     echo "moto did not start within 20 s; its log follows:" >&2
-    cat "$state/server.log" >&2
+    cat "$log_file" >&2
     return 1
 }
 
 stop() {
-    if [ -f "$state/pid" ]; then
-        kill "$(cat "$state/pid")" 2>/dev/null || true
-        rm -f "$state/pid"
+    if [ -f "$pid_file" ]; then
+        kill "$(cat "$pid_file")" 2>/dev/null || true
+        rm -f "$pid_file"
     fi
 }
 

@@ -286,7 +286,9 @@ fn every_problem_reported_at_once() {
         .replace("    needs: isolate", "    needs: [isolate, nothing]");
     let found = problems(&source);
     let lines: Vec<u64> = found.iter().map(|(line, _, _)| *line).collect();
-    assert!(lines.contains(&7) && lines.contains(&10) && lines.contains(&17), "{found:#?}");
+    assert!(lines.contains(&7), "{found:#?}");
+    assert!(lines.contains(&10), "{found:#?}");
+    assert!(lines.contains(&17), "{found:#?}");
 }
 
 #[test]
@@ -347,7 +349,8 @@ mod inputs {
         .unwrap_err();
         let text = problems.join("\n");
         assert!(text.contains("unknown input `colour`"), "{text}");
-        assert!(text.contains("`vm-x`") && text.contains("vm-42"), "{text}");
+        assert!(text.contains("`vm-x`"), "{text}");
+        assert!(text.contains("vm-42"), "{text}");
         assert!(text.contains("`ticket 9` does not match the pattern"), "{text}");
         assert!(text.contains("invalid CIDR `10.0.0.0/33`"), "{text}");
         assert_eq!(problems.len(), 4, "{text}");

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use contain_test_estate::{Account, Estate, build, describe, fresh_account, moto_endpoint};
 use serde_json::Value;
 
-/// The shipped playbook that the main job runs.
+/// The shipped playbook that isolates a compromised EC2 instance.
 pub const EC2_PLAYBOOK: &str = "playbooks/aws/ec2-instance-compromise.yaml";
 
 pub struct Harness {
@@ -38,7 +38,7 @@ impl Invocation {
 }
 
 impl Harness {
-    /// A fresh moto account with the estate built in it.
+    /// Creates a fresh moto account and builds the estate in it.
     pub async fn new() -> Harness {
         let endpoint = moto_endpoint().expect("a loopback moto endpoint");
         let account = fresh_account(&endpoint).await.expect("a fresh moto account");
@@ -47,7 +47,7 @@ impl Harness {
         Harness { endpoint, account, ec2, estate, state_dir: tempfile::tempdir().expect("a temporary state directory") }
     }
 
-    /// The full EC2 description of this test's account.
+    /// Describes the EC2 state of this test's account.
     pub async fn describe(&self) -> Value {
         describe(&self.ec2).await.expect("describe the estate")
     }
@@ -79,13 +79,13 @@ impl Harness {
         self.state_dir.path().join("runs").join(format!("{run_id}.jsonl"))
     }
 
-    /// The journal records of a run, parsed.
+    /// Reads and parses the journal records of a run.
     pub fn journal(&self, run_id: &str) -> Vec<Value> {
         let text = std::fs::read_to_string(self.journal_path(run_id)).expect("the run has a journal");
         text.lines().map(|line| serde_json::from_str(line).expect("each journal line is JSON")).collect()
     }
 
-    /// The security groups of one interface, sorted.
+    /// Reads the security groups of one interface, sorted.
     pub async fn interface_groups(&self, interface_id: &str) -> Vec<String> {
         let output = self.ec2.describe_network_interfaces().network_interface_ids(interface_id).send().await.expect("describe interface");
         let mut groups: Vec<String> = output.network_interfaces()[0].groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect();
@@ -94,12 +94,12 @@ impl Harness {
     }
 }
 
-/// The workspace root, where the playbooks are.
+/// Returns the workspace root, where the playbooks are.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the workspace root exists")
 }
 
-/// The `contain` binary: `CONTAIN_BIN`, or `contain` in the target directory of this test.
+/// Finds the `contain` binary: `CONTAIN_BIN`, or `contain` in this test's target directory.
 pub fn contain_binary() -> PathBuf {
     if let Ok(path) = std::env::var("CONTAIN_BIN") {
         return PathBuf::from(path);
@@ -111,7 +111,7 @@ pub fn contain_binary() -> PathBuf {
     binary
 }
 
-/// Removes what differs between two descriptions for reasons other than contain, for messages.
+/// Lists the lines that differ between two descriptions, for assertion messages.
 pub fn diff(before: &Value, after: &Value) -> String {
     let before = serde_json::to_string_pretty(before).unwrap_or_default();
     let after = serde_json::to_string_pretty(after).unwrap_or_default();

@@ -5,7 +5,7 @@ use contain_e2e::{EC2_PLAYBOOK, Harness, diff, workspace_root};
 use contain_test_estate::{Fault, FaultProxy};
 use serde_json::Value;
 
-/// The shipped playbook with `on_failure: halt` instead of `rollback`.
+/// Writes the shipped playbook with `on_failure: halt` instead of `rollback`, and returns its path.
 fn halting_playbook(harness: &Harness) -> String {
     let source = std::fs::read_to_string(workspace_root().join(EC2_PLAYBOOK)).unwrap();
     let halting = source.replace("on_failure: rollback", "on_failure: halt");

@@ -1,6 +1,6 @@
 //! The plan-mode clients refuse every request that is not a read, before sending it.
 //!
-//! This file holds one test because it sets process environment variables for the AWS SDK.
+//! This file contains one test because it sets process environment variables for the AWS SDK.
 
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ pub use proxy::{Fault, FaultProxy, SeenRequest};
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";
 
-/// The moto server's URL, from `CONTAIN_TEST_MOTO_URL` or `AWS_ENDPOINT_URL`.
+/// Returns the moto server's URL, from `CONTAIN_TEST_MOTO_URL` or `AWS_ENDPOINT_URL`.
 ///
 /// Refuses any host but 127.0.0.1, localhost or ::1, so a misconfigured environment cannot send
 /// test traffic to a real AWS endpoint.
@@ -61,7 +61,7 @@ pub struct Account {
 }
 
 impl Account {
-    /// The environment variables that make the AWS SDK (and so `contain`) use this account
+    /// Lists the environment variables that make the AWS SDK (and so `contain`) use this account
     /// against moto.
     pub fn env(&self, endpoint: &str) -> Vec<(&'static str, String)> {
         vec![

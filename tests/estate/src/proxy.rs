@@ -1,8 +1,8 @@
 //! A fault-injecting HTTP proxy on 127.0.0.1, in front of moto.
 //!
 //! It forwards each request to moto over a new connection and records the request's AWS action
-//! and user agent. A [`Fault`] rule answers matching requests itself with an error instead, so
-//! tests can make one specific cloud call fail.
+//! and user agent. A [`Fault`] rule returns an error for matching requests instead of forwarding
+//! them, so tests can make one specific cloud call fail.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,8 +10,8 @@ use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Answers requests whose form body contains every string of `body_contains`, after letting the
-/// first `skip` such requests through, for `times` requests.
+/// Returns an error for requests whose form body contains every string of `body_contains`, after
+/// letting the first `skip` such requests through, for `times` requests.
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub body_contains: Vec<String>,
@@ -29,7 +29,7 @@ pub struct SeenRequest {
     pub action: String,
     pub user_agent: String,
     pub body: String,
-    /// True when a fault answered it instead of moto.
+    /// True when a fault returned the response instead of moto.
     pub faulted: bool,
 }
 
@@ -100,7 +100,7 @@ impl FaultProxy {
         self.state.lock().expect("proxy state").faults.clear();
     }
 
-    /// Every request seen so far, in order.
+    /// Returns every request seen so far, in order.
     pub fn seen(&self) -> Vec<SeenRequest> {
         self.state.lock().expect("proxy state").seen.clone()
     }

@@ -12,13 +12,13 @@ use serde_json::{Map, Value, json};
 
 use crate::clients::{ClientFactory, Clients};
 use crate::target::INSTANCE;
-use plan::{ALLOW_ALL_OP, ENSURE_GROUP, INTERFACE_GROUPS, ISOLATION_OP, PROTECTION, RUN_PLACEHOLDER, TAGS};
+use plan::{ALLOW_ALL_OP, ALLOW_ALL_PLACEHOLDER, ENSURE_GROUP, INTERFACE_GROUPS, ISOLATION_OP, ISOLATION_PLACEHOLDER, PROTECTION, RUN_PLACEHOLDER, TAGS};
 use state::InstanceState;
 
-/// Isolates an EC2 instance: per network interface (never the instance-level group change, which
-/// fails on instances with several interfaces), through the allow-all group when tracked
-/// connections are to be cut, then into the isolation group; with termination and stop
-/// protection and a tag naming the incident and run.
+/// Isolates an EC2 instance, one network interface at a time, because the instance-level group
+/// change fails on instances with several interfaces. Each interface goes through the allow-all
+/// group when tracked connections are to be cut, then into the isolation group. Termination and
+/// stop protection are turned on, and a tag names the incident and run.
 pub(crate) struct IsolateInstance {
     factory: Arc<ClientFactory>,
 }
@@ -73,8 +73,8 @@ impl Action for IsolateInstance {
         match operation.kind.as_str() {
             INTERFACE_GROUPS => {
                 let replace = |value: &Value| match value.as_str() {
-                    Some(text) if text == format!("${ISOLATION_OP}") => group_id(ISOLATION_OP).map(Value::from).unwrap_or(value.clone()),
-                    Some(text) if text == format!("${ALLOW_ALL_OP}") => group_id(ALLOW_ALL_OP).map(Value::from).unwrap_or(value.clone()),
+                    Some(ISOLATION_PLACEHOLDER) => group_id(ISOLATION_OP).map(Value::from).unwrap_or(value.clone()),
+                    Some(ALLOW_ALL_PLACEHOLDER) => group_id(ALLOW_ALL_OP).map(Value::from).unwrap_or(value.clone()),
                     _ => value.clone(),
                 };
                 let groups: Vec<Value> = operation.desired["groups"].as_array().into_iter().flatten().map(replace).collect();

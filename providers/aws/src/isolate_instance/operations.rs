@@ -57,7 +57,7 @@ pub(super) fn assess_interface(operation: &Operation, current: &Value, applied: 
         return Assessment::Prior;
     }
     let left = applied.map(|a| &a["groups"]).unwrap_or(&operation.desired["groups"]);
-    let via = operation.desired["via"].as_str().filter(|v| !v.starts_with('$'));
+    let via = operation.desired["via"].as_str().filter(|v| v.starts_with("sg-"));
     if current_groups == sorted_groups(left) || via.is_some_and(|via| current_groups == [via.to_string()]) {
         return Assessment::Applied;
     }
@@ -108,7 +108,7 @@ pub(super) async fn set_interface_groups(ec2: &Client, interface_id: &str, group
 pub(super) async fn apply_interface(ec2: &Client, operation: &Operation) -> Result<Value, ActionError> {
     let interface_id = operation.subject.as_str();
     let groups = &operation.desired["groups"];
-    if sorted_groups(groups).iter().any(|g| g.starts_with('$')) {
+    if sorted_groups(groups).iter().chain(operation.desired["via"].as_str().map(str::to_string).as_ref()).any(|g| !g.starts_with("sg-")) {
         return Err(ActionError::new(ErrorKind::Invalid, format!("operation {} was not bound to the isolation group's id", operation.id)));
     }
 

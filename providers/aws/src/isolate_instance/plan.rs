@@ -14,8 +14,10 @@ pub(crate) const TAGS: &str = "ec2.instance_tags";
 
 pub(crate) const ISOLATION_OP: &str = "group:isolation";
 pub(crate) const ALLOW_ALL_OP: &str = "group:allow-all";
-/// Stands for the run id in a planned value until the engine binds the operation.
-pub(crate) const RUN_PLACEHOLDER: &str = "$run";
+/// Stand for values known only during the run, until the engine binds the operation.
+pub(crate) const RUN_PLACEHOLDER: &str = "<this run's id>";
+pub(crate) const ISOLATION_PLACEHOLDER: &str = "<the isolation group>";
+pub(crate) const ALLOW_ALL_PLACEHOLDER: &str = "<the allow-all group>";
 
 const OPTION_KEYS: &[&str] = &["sever_tracked_connections", "protect", "incident"];
 
@@ -90,8 +92,8 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
     }
     operations.push(ensure_group_op(state, GroupRole::Isolation));
 
-    let isolation_ref = state.isolation_group.clone().unwrap_or_else(|| format!("${ISOLATION_OP}"));
-    let allow_all_ref = state.allow_all_group.clone().unwrap_or_else(|| format!("${ALLOW_ALL_OP}"));
+    let isolation_ref = state.isolation_group.clone().unwrap_or_else(|| ISOLATION_PLACEHOLDER.to_string());
+    let allow_all_ref = state.allow_all_group.clone().unwrap_or_else(|| ALLOW_ALL_PLACEHOLDER.to_string());
     for interface in state.interfaces.iter().filter(|i| !isolated(&i.groups)) {
         let via = if sever { json!(allow_all_ref) } else { Value::Null };
         let description = if sever {
@@ -205,7 +207,7 @@ fn tags_op(state: &InstanceState, incident: Option<&str>) -> Operation {
     let pairs: Vec<String> = desired
         .iter()
         .map(|(k, v)| match v.as_str() {
-            Some(RUN_PLACEHOLDER) => format!("{k}=<this run's id>"),
+            Some(RUN_PLACEHOLDER) => format!("{k}={RUN_PLACEHOLDER}"),
             other => format!("{k}={}", other.unwrap_or_default()),
         })
         .collect();

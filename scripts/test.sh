@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: starts moto on 127.0.0.1, builds the workspace, runs every test, and
+# stops moto. Extra arguments go to `cargo test` (for example a test name filter).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export MOTO_PORT="${MOTO_PORT:-5056}"
+
+scripts/moto.sh start
+trap 'scripts/moto.sh stop' EXIT
+export CONTAIN_TEST_MOTO_URL
+CONTAIN_TEST_MOTO_URL=$(scripts/moto.sh url)
+# Nothing in the tests may look for credentials or regions on the instance metadata address.
+export AWS_EC2_METADATA_DISABLED=true
+
+# The end-to-end tests run the contain binary, so build it before the tests.
+cargo build --workspace --bins --locked
+cargo test --workspace --locked "$@"
