@@ -9,11 +9,20 @@ Corrections, each for a moto 5.2.5 behaviour that contain's tests would otherwis
   EC2 would show it.
 
 The test suite checks that this correction is in effect (test `moto_reports_interface_groups_only`).
+
+One test hook, because moto offers no way to age an access key:
+
+- moto sets an access key's creation date to the time of the call, and its last-used date only
+  when the key signs a request, so no key can look unused for 400 days. When the IAM user has the
+  tag `contain-test:key-age-days` = N, a key created for that user gets a creation date N days in
+  the past. Only tests set that tag.
 """
 
+import datetime
 import sys
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+from moto.iam.models import User
 from moto.server import main
 
 
@@ -22,6 +31,20 @@ def interface_own_groups(self):
 
 
 NetworkInterface.group_set = property(interface_own_groups)
+
+KEY_AGE_TAG = "contain-test:key-age-days"
+create_access_key = User.create_access_key
+
+
+def create_aged_access_key(self, *args, **kwargs):
+    key = create_access_key(self, *args, **kwargs)
+    for tag in self.tags or []:
+        if tag.get("Key") == KEY_AGE_TAG:
+            key.create_date = key.create_date - datetime.timedelta(days=int(tag["Value"]))
+    return key
+
+
+User.create_access_key = create_aged_access_key
 
 if __name__ == "__main__":
     host_and_port = sys.argv[1:]

@@ -112,6 +112,10 @@ pub enum RunsCommand {
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
+    /// The most targets any step may change, replacing the playbook's max_targets.
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_targets: Option<u32>,
+
     /// A playbook input as NAME=VALUE. Repeat it for several inputs or for a list input's
     /// values; a list input also takes comma-separated values.
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = parse_input)]

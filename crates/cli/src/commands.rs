@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate { playbooks } => validate(&playbooks),
         Command::Plan { playbook, inputs, output, out } => {
             let engine = engine()?;
+            let engine = engine.with_max_targets(inputs.max_targets.map(|m| m as usize));
             let (loaded, path) = load_playbook(&playbook, engine.providers())?;
             let plan = engine.plan(&loaded, &path, &inputs.inputs).await.map_err(engine_error)?;
             let file = PlanFile::new(plan);
@@ -70,7 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_report(&report, output.output, Kind::Run)
         }
         Command::Run { playbook, inputs, confirm, output } => {
-            let engine = engine()?;
+            let engine = engine()?.with_max_targets(inputs.max_targets.map(|m| m as usize));
             let (loaded, path) = load_playbook(&playbook, engine.providers())?;
             let plan = engine.plan(&loaded, &path, &inputs.inputs).await.map_err(engine_error)?;
             if output.output == OutputFormat::Text {

@@ -27,7 +27,9 @@ pub fn plan(plan: &Plan) -> String {
                 let _ = writeln!(out, "    ERROR: {error}");
                 continue;
             }
-            if planned.plan.operations.is_empty() {
+            if let Some(reason) = &planned.plan.uncontainable {
+                let _ = writeln!(out, "    NOT CONTAINABLE HERE: {reason}");
+            } else if planned.plan.operations.is_empty() {
                 contained += 1;
             }
             for operation in &planned.plan.operations {
@@ -163,6 +165,7 @@ fn target_outcome(outcome: TargetOutcome) -> &'static str {
         TargetOutcome::RolledBack => "rolled back",
         TargetOutcome::RollbackRefused => "ROLLBACK REFUSED",
         TargetOutcome::NothingToRollBack => "nothing to roll back",
+        TargetOutcome::NotContainable => "NOT CONTAINABLE, nothing changed",
     }
 }
 
@@ -176,6 +179,7 @@ fn operation_outcome(outcome: OperationOutcome) -> &'static str {
         OperationOutcome::AlreadyReverted => "already reverted",
         OperationOutcome::RevertFailed => "REVERT FAILED",
         OperationOutcome::RevertRefused => "REFUSED",
+        OperationOutcome::Irreversible => "not reversible",
     }
 }
 

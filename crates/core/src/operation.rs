@@ -44,6 +44,10 @@ pub struct TargetPlan {
     /// Values later steps can use as `${{ steps.<id>.outputs.<name> }}`.
     #[serde(default)]
     pub outputs: Map<String, Value>,
+    /// Why this action cannot contain the target, when it cannot (a service-linked role, for
+    /// example). Such a target has no operations and counts as not contained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncontainable: Option<String>,
 }
 
 /// How the current value of an operation's subject relates to the operation.

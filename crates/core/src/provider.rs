@@ -69,6 +69,19 @@ pub trait Provider: Send + Sync {
     /// The action of `kind` for targets of `resource_type`, if this provider has one.
     fn action(&self, kind: ActionKind, resource_type: &str) -> Option<Arc<dyn Action>>;
 
+    /// Checks the filters of a target selector, such as `{ tags: { compromised: "true" } }`.
+    /// Pure. The default accepts no selector.
+    fn check_selector(&self, resource_type: &str, filters: &Map<String, Value>) -> Vec<OptionProblem> {
+        let _ = filters;
+        vec![OptionProblem { key: None, message: format!("{resource_type} targets cannot be chosen by a selector: name them instead") }]
+    }
+
+    /// Lists the targets a selector matches. Read-only.
+    async fn select(&self, context: &CallContext, resource_type: &str, filters: &Map<String, Value>) -> Result<Vec<Target>, ActionError> {
+        let _ = (context, filters);
+        Err(ActionError::new(crate::ErrorKind::Invalid, format!("{resource_type} targets cannot be chosen by a selector")))
+    }
+
     /// The identity the provider's credentials resolve to, for the journal. Read-only.
     async fn caller_identity(&self, context: &CallContext) -> Result<CallerIdentity, ActionError>;
 }
@@ -95,7 +108,9 @@ pub trait Provider: Send + Sync {
 /// - **revert** restores the prior value from the journaled operation and the applied value
 ///   alone, without the playbook. Reverting a subject that already has its prior value writes
 ///   nothing, so revert twice is a no-op. Revert must not delete resources that existed before
-///   the run, nor evidence.
+///   the run, nor evidence. It returns notes the responder must read, such as a warning that
+///   sessions revoked by the run would have been valid again. The engine never reverts an
+///   operation marked not reversible.
 ///
 /// [`Action::read`] and [`Action::assess`] let the engine detect drift: a subject whose value
 /// is neither the prior value nor the applied one was changed by someone else. [`Action::bind`]
@@ -160,5 +175,5 @@ pub trait Action: Send + Sync {
         target: &Target,
         operation: &Operation,
         applied: &Value,
-    ) -> Result<(), ActionError>;
+    ) -> Result<Vec<String>, ActionError>;
 }

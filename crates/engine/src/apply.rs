@@ -58,7 +58,9 @@ impl Engine {
             .flat_map(|s| &s.targets)
             .flat_map(|t| &t.operations)
             .any(|o| o.outcome == OperationOutcome::Applied);
+        let uncontained = steps.iter().flat_map(|s| &s.targets).any(|t| t.outcome == TargetOutcome::NotContainable);
         let status = match (failed, applied_any) {
+            (false, _) if uncontained => RunStatus::Partial,
             (false, _) => RunStatus::Succeeded,
             (true, true) => RunStatus::Partial,
             (true, false) => RunStatus::Failed,
@@ -138,6 +140,10 @@ impl Engine {
     ) -> Result<TargetReport, EngineError> {
         let target = &planned.target;
         let operations = &planned.plan.operations;
+        if let Some(reason) = &planned.plan.uncontainable {
+            tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, "not containable: {reason}");
+            return Ok(target_report(planned, TargetOutcome::NotContainable, Some(reason.clone())));
+        }
         if operations.is_empty() {
             return Ok(target_report(planned, TargetOutcome::AlreadyContained, None));
         }

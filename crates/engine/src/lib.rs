@@ -40,12 +40,14 @@ pub struct Engine {
     providers: Vec<Arc<dyn Provider>>,
     state_dir: PathBuf,
     concurrency: usize,
+    /// Replaces every step's `max_targets` when set.
+    max_targets: Option<usize>,
 }
 
 impl Engine {
     /// An engine that keeps journals under `state_dir/runs`.
     pub fn new(providers: Vec<Arc<dyn Provider>>, state_dir: PathBuf) -> Self {
-        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY }
+        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY, max_targets: None }
     }
 
     /// Sets how many targets are changed at once (at least 1).

@@ -67,6 +67,23 @@ impl Plan {
     }
 }
 
+/// Rejects a target plan with changes that cannot be undone unless the step says
+/// `irreversible: allow`.
+fn check_irreversible(step: &contain_playbook::Step, plan: TargetPlan) -> Result<TargetPlan, contain_core::ActionError> {
+    let irreversible: Vec<&str> = plan.operations.iter().filter(|o| !o.reversible).map(|o| o.description.as_str()).collect();
+    if irreversible.is_empty() || step.irreversible {
+        return Ok(plan);
+    }
+    Err(contain_core::ActionError::new(
+        contain_core::ErrorKind::Invalid,
+        format!(
+            "the step would make changes that rollback cannot undo ({}): add `irreversible: allow` to step `{}` if that is intended",
+            irreversible.join("; "),
+            step.id
+        ),
+    ))
+}
+
 /// A plan as written to a plan file, with its digest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanFile {
@@ -103,7 +120,18 @@ impl Engine {
         let mut outputs: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
         let mut steps = Vec::new();
         for step in self.ordered_steps(playbook) {
-            let targets = resolve_targets(self, step, &inputs, &outputs)?;
+            let targets = resolve_targets(self, &context, step, &inputs, &outputs).await?;
+            let max_targets = self.max_targets.unwrap_or(step.max_targets);
+            if targets.len() > max_targets {
+                return Err(EngineError::Target {
+                    step: step.id.clone(),
+                    message: format!(
+                        "{} targets match `{}`, over the step's max_targets of {max_targets}: check the selector, or raise max_targets in the playbook or with --max-targets",
+                        targets.len(),
+                        step.target.source()
+                    ),
+                });
+            }
             let options = resolve_options(&step.with, &inputs, &outputs)
                 .map_err(|message| EngineError::Target { step: step.id.clone(), message })?;
             let action = self
@@ -118,6 +146,7 @@ impl Engine {
                     Ok(state) => action.plan(&target, &options, &state),
                     Err(error) => Err(error),
                 };
+                let result = result.and_then(|plan| check_irreversible(step, plan));
                 planned.push(match result {
                     Ok(plan) => PlannedTarget { target, plan, error: None },
                     Err(error) => PlannedTarget { target, plan: TargetPlan::default(), error: Some(error.message) },
@@ -137,6 +166,12 @@ impl Engine {
             on_failure: playbook.on_failure,
             steps,
         })
+    }
+
+    /// Sets a limit on targets per step that replaces the playbook's `max_targets`.
+    pub fn with_max_targets(mut self, max_targets: Option<usize>) -> Self {
+        self.max_targets = max_targets;
+        self
     }
 
     /// The steps in an order where each comes after the steps it needs.

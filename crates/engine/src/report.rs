@@ -75,6 +75,8 @@ pub enum TargetOutcome {
     RollbackRefused,
     /// Nothing of this run was left to revert on it.
     NothingToRollBack,
+    /// The action cannot contain this target (the plan said why); nothing was changed on it.
+    NotContainable,
 }
 
 /// The outcome of one operation.
@@ -91,6 +93,8 @@ pub enum OperationOutcome {
     AlreadyReverted,
     RevertFailed,
     RevertRefused,
+    /// The change cannot be undone (the plan marked it irreversible); rollback left it.
+    Irreversible,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use contain_core::Target;
-use contain_playbook::{Expression, Part, Step, Template};
+use contain_core::{CallContext, Target};
+use contain_playbook::{Expression, Part, Step, TargetSpec, Template};
 use serde_json::{Map, Value};
 
 use crate::{Engine, EngineError};
@@ -57,15 +57,25 @@ fn render(template: &Template, inputs: &Map<String, Value>, outputs: &StepOutput
 }
 
 /// The targets of a step. A list value gives one target per element; a null value (an output
-/// that does not apply, such as a missing instance profile) gives none.
-pub(crate) fn resolve_targets(
+/// that does not apply, such as a missing instance profile) gives none. A selector is evaluated
+/// by the provider, read-only.
+pub(crate) async fn resolve_targets(
     engine: &Engine,
+    context: &CallContext,
     step: &Step,
     inputs: &Map<String, Value>,
     outputs: &StepOutputs,
 ) -> Result<Vec<Target>, EngineError> {
     let fail = |message: String| EngineError::Target { step: step.id.clone(), message };
-    let value = render(&step.target, inputs, outputs).map_err(fail)?;
+    let template = match &step.target {
+        TargetSpec::Template(template) => template,
+        TargetSpec::Selector { resource_type, filters, .. } => {
+            let provider = engine.provider_for(resource_type).ok_or_else(|| fail(format!("no provider handles {resource_type}")))?;
+            let filters = resolve_options(filters, inputs, outputs).map_err(fail)?;
+            return provider.select(context, resource_type, &filters).await.map_err(|e| fail(format!("selector failed: {e}")));
+        }
+    };
+    let value = render(template, inputs, outputs).map_err(fail)?;
     let texts: Vec<Value> = match value {
         Value::Array(items) => items,
         Value::Null => Vec::new(),

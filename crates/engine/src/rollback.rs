@@ -73,10 +73,10 @@ impl Engine {
             _ => None,
         });
         let journal_path = writer.path().display().to_string();
-        let mut pending: Vec<JournaledOperation> = journaled_operations(&records)
+        let (mut pending, irreversible): (Vec<JournaledOperation>, Vec<JournaledOperation>) = journaled_operations(&records)
             .into_iter()
             .filter(|op| matches!(op.state, OperationState::Uncertain | OperationState::Applied(_) | OperationState::FailedChanged))
-            .collect();
+            .partition(|op| op.operation.reversible);
         pending.sort_by_key(|op| std::cmp::Reverse(op.seq));
 
         let mut report = RunReport {
@@ -87,6 +87,9 @@ impl Engine {
             journal: journal_path,
             notes: Vec::new(),
         };
+        for op in &irreversible {
+            report.notes.push(format!("{} on {} cannot be undone, so rollback left it: {}", op.operation.id, op.target, op.operation.description));
+        }
         if pending.is_empty() {
             return Ok(report);
         }
@@ -142,9 +145,10 @@ impl Engine {
                 _ => op.operation.desired.clone(),
             };
             match action.revert(context, &op.target, &op.operation, &applied).await {
-                Ok(()) => {
+                Ok(notes) => {
                     writer.append(Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: false })?;
                     outcomes.insert(key(&op), op_report(&op, OperationOutcome::Reverted, None));
+                    report.notes.extend(notes);
                 }
                 Err(error) => {
                     tracing::error!(run_id = %context.run_id, target = %op.target, operation = %op.operation.id, "revert failed: {}", error.message);
@@ -161,7 +165,12 @@ impl Engine {
             }
         }
 
-        report.steps = step_reports(&pending, &outcomes, &refused);
+        for op in &irreversible {
+            outcomes.insert(key(op), op_report(op, OperationOutcome::Irreversible, None));
+        }
+        let mut reported = pending.clone();
+        reported.extend(irreversible.iter().cloned());
+        report.steps = step_reports(&reported, &outcomes, &refused);
         report.status = if refused.is_empty() { RunStatus::RolledBack } else { RunStatus::Partial };
         writer.append(Event::RollbackFinished { status: report.status.to_string() })?;
         tracing::info!(run_id = %context.run_id, status = %report.status, "rollback finished");
@@ -247,7 +256,8 @@ fn step_reports(
         }
     }
     for target in steps.iter_mut().flat_map(|s| s.targets.iter_mut()) {
-        if target.outcome == TargetOutcome::RolledBack && target.operations.iter().all(|o| o.outcome == OperationOutcome::AlreadyReverted) {
+        let nothing_reverted = target.operations.iter().all(|o| matches!(o.outcome, OperationOutcome::AlreadyReverted | OperationOutcome::Irreversible));
+        if target.outcome == TargetOutcome::RolledBack && nothing_reverted {
             target.outcome = TargetOutcome::NothingToRollBack;
         }
     }

@@ -20,7 +20,12 @@
 //!     target: "${{ inputs.instance }}"      # or ${{ steps.ID.outputs.NAME }} with target_type
 //!     with: { sever_tracked_connections: true }
 //!     needs: []                             # ids of steps that must finish first
+//!     irreversible: allow                   # permits changes rollback cannot undo
+//!     max_targets: 25                       # the most targets the step may change
 //! ```
+//!
+//! A target may also be a selector that the provider evaluates at plan time:
+//! `target: { select: aws.ec2.instance, tags: { compromised: "true" } }`.
 //!
 //! This crate must never depend on the engine, the journal or a provider crate.
 
@@ -35,7 +40,7 @@ mod template;
 pub use catalog::Catalog;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use inputs::{check_cidr, resolve_inputs};
-pub use model::{InputSpec, InputType, OnFailure, Playbook, Step};
+pub use model::{DEFAULT_MAX_TARGETS, InputSpec, InputType, OnFailure, Playbook, Step, TargetSpec};
 pub use node::Position;
 pub use parse::{MAX_SOURCE_BYTES, parse};
 pub use template::{Expression, Part, Template};

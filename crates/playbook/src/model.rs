@@ -101,12 +101,47 @@ pub struct InputSpec {
     pub position: Position,
 }
 
+/// The targets of a step: a template naming them, or a selector the provider evaluates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetSpec {
+    /// `target: "${{ inputs.instance }}"`.
+    Template(Template),
+    /// `target: { select: aws.ec2.instance, tags: { compromised: "true" } }`.
+    Selector {
+        resource_type: String,
+        /// The filters, whose strings may hold templates.
+        filters: Map<String, Value>,
+        templates: Vec<Template>,
+    },
+}
+
+impl TargetSpec {
+    /// The templates the targets depend on.
+    pub fn templates(&self) -> Vec<&Template> {
+        match self {
+            TargetSpec::Template(template) => vec![template],
+            TargetSpec::Selector { templates, .. } => templates.iter().collect(),
+        }
+    }
+
+    /// The target as written, for messages.
+    pub fn source(&self) -> String {
+        match self {
+            TargetSpec::Template(template) => template.source.clone(),
+            TargetSpec::Selector { resource_type, filters, .. } => format!("select {resource_type} {}", Value::Object(filters.clone())),
+        }
+    }
+}
+
+/// The number of targets a step may change unless it says otherwise.
+pub const DEFAULT_MAX_TARGETS: usize = 25;
+
 /// One step of a playbook.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub id: String,
     pub action: ActionKind,
-    pub target: Template,
+    pub target: TargetSpec,
     /// The resource type of the target, from the input the target names or from `target_type`.
     pub target_type: String,
     /// Provider options. String values may hold templates, filled in at plan time.
@@ -114,5 +149,10 @@ pub struct Step {
     /// The templates found in `with`, for dependency checks.
     pub option_templates: Vec<Template>,
     pub needs: Vec<String>,
+    /// True when the step says `irreversible: allow`: only then may it make changes that
+    /// rollback cannot undo.
+    pub irreversible: bool,
+    /// The most targets the step may change; a plan that resolves more fails.
+    pub max_targets: usize,
     pub position: Position,
 }

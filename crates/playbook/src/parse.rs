@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::inputs::check_default;
-use crate::model::{InputSpec, InputType, OnFailure, Playbook, Step};
+use crate::model::{DEFAULT_MAX_TARGETS, InputSpec, InputType, OnFailure, Playbook, Step, TargetSpec};
 use crate::node::{Node, NodeValue, Position};
 use crate::template::{Expression, Template};
 
@@ -19,7 +19,7 @@ pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
 
 const TOP_KEYS: &[&str] = &["name", "description", "inputs", "on_failure", "steps"];
 const INPUT_KEYS: &[&str] = &["type", "description", "required", "default", "pattern", "list"];
-const STEP_KEYS: &[&str] = &["id", "action", "target", "target_type", "with", "needs"];
+const STEP_KEYS: &[&str] = &["id", "action", "target", "target_type", "with", "needs", "irreversible", "max_targets"];
 
 /// Parses and validates a playbook. Pure: reads nothing but `source` and calls no cloud.
 ///
@@ -286,16 +286,40 @@ impl Checker<'_> {
         });
 
         let target_node = lookup(entries, "target");
-        let target = self.required_string(node, entries, "target", &what).and_then(|text| {
-            let position = target_node?.position;
-            match Template::parse(&text) {
-                Ok(template) => Some(template),
-                Err(message) => {
-                    self.error(position, message);
+        let target = match target_node {
+            Some(selector @ Node { value: NodeValue::Mapping(_), .. }) => self.selector(selector),
+            _ => self.required_string(node, entries, "target", &what).and_then(|text| {
+                let position = target_node?.position;
+                match Template::parse(&text) {
+                    Ok(template) => Some(TargetSpec::Template(template)),
+                    Err(message) => {
+                        self.error(position, message);
+                        None
+                    }
+                }
+            }),
+        };
+        let irreversible = match lookup(entries, "irreversible") {
+            None => Some(false),
+            Some(n) => match n.as_str() {
+                Some("allow") => Some(true),
+                Some("deny") => Some(false),
+                _ => {
+                    self.error(n.position, format!("invalid irreversible `{}`: valid values are allow, deny", n.scalar_text()));
                     None
                 }
-            }
-        });
+            },
+        };
+        let max_targets = match lookup(entries, "max_targets") {
+            None => Some(DEFAULT_MAX_TARGETS),
+            Some(n) => match n.value {
+                NodeValue::Integer(count) if count >= 1 => Some(count as usize),
+                _ => {
+                    self.error(n.position, format!("invalid max_targets `{}`: expected a whole number of at least 1", n.scalar_text()));
+                    None
+                }
+            },
+        };
 
         let explicit_type = lookup(entries, "target_type").and_then(|n| {
             let name = self.string(n, "target_type")?;
@@ -329,9 +353,12 @@ impl Checker<'_> {
             (Some(with), Some(with_node)) => self.option_templates(with, with_node),
             _ => Vec::new(),
         };
-        let (id, action, target, with, needs) = (id?, action?, target?, with?, needs?);
+        let (id, action, target, with, needs, irreversible, max_targets) = (id?, action?, target?, with?, needs?, irreversible?, max_targets?);
         let target_position = target_node.map(|n| n.position).unwrap_or(node.position);
-        let target_type = self.target_type(&target, explicit_type, inputs, target_position)?;
+        let target_type = match &target {
+            TargetSpec::Selector { resource_type, .. } => resource_type.clone(),
+            TargetSpec::Template(template) => self.target_type(template, explicit_type, inputs, target_position)?,
+        };
 
         match self.catalog.action(action, &target_type) {
             None => {
@@ -363,8 +390,35 @@ impl Checker<'_> {
             }
         }
 
-        let step = Step { id, action, target, target_type, with, option_templates, needs, position: node.position };
+        let step = Step { id, action, target, target_type, with, option_templates, needs, irreversible, max_targets, position: node.position };
         Some((step, id_position))
+    }
+
+    /// Parses a selector target: `select` names the resource type, the other keys are filters that
+    /// the type's provider checks.
+    fn selector(&mut self, node: &Node) -> Option<TargetSpec> {
+        let Value::Object(mut filters) = node.to_json() else {
+            return None;
+        };
+        let Some(select_node) = node.mapping_entry("select").map(|(_, v)| v) else {
+            self.error(node.position, "the target selector has no `select`: name the resource type to select, such as aws.ec2.instance");
+            return None;
+        };
+        let resource_type = self.string(select_node, "select")?;
+        filters.remove("select");
+        let Some(provider) = self.catalog.provider(&resource_type) else {
+            self.error(
+                select_node.position,
+                format!("unknown resource type `{resource_type}` to select: valid types are {}", self.catalog.type_names().join(", ")),
+            );
+            return None;
+        };
+        for problem in provider.check_selector(&resource_type, &filters) {
+            let position = problem.key.as_deref().and_then(|k| node.mapping_entry(k)).map(|(k, _)| k.position).unwrap_or(node.position);
+            self.error(position, format!("target selector: {}", problem.message));
+        }
+        let templates = self.option_templates(&filters, node);
+        Some(TargetSpec::Selector { resource_type, filters, templates })
     }
 
     /// Parses every templated string among a step's options.
@@ -456,21 +510,21 @@ impl Checker<'_> {
 
         for step in steps {
             let ancestors = ancestors(steps, &step.id);
+            let target_templates = step.target.templates();
+            let in_target = |expression: &Expression| target_templates.iter().any(|t| t.expressions().any(|e| e == expression));
             let option_expressions = step.option_templates.iter().flat_map(Template::expressions);
-            for expression in step.target.expressions().chain(option_expressions) {
+            for expression in target_templates.iter().flat_map(|t| t.expressions()).chain(option_expressions) {
                 match expression {
                     Expression::Input(name) if !inputs.iter().any(|i| &i.name == name) => {
                         let names: BTreeSet<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-                        let in_target = step.target.expressions().any(|e| e == expression);
                         self.error(
-                            position_of(step, if in_target { "target" } else { "with" }),
+                            position_of(step, if in_target(expression) { "target" } else { "with" }),
                             format!("step `{}` uses unknown input `{name}`: inputs are {}", step.id, join(&names)),
                         );
                     }
                     Expression::StepOutput { step: source, .. } if !ancestors.contains(source.as_str()) => {
-                        let in_target = step.target.expressions().any(|e| e == expression);
                         self.error(
-                            position_of(step, if in_target { "target" } else { "with" }),
+                            position_of(step, if in_target(expression) { "target" } else { "with" }),
                             format!(
                                 "step `{}` uses an output of step `{source}`, which it does not need: add `{source}` to its `needs`",
                                 step.id

@@ -82,7 +82,7 @@ impl Action for TestIsolate {
         unreachable!("validation makes no cloud call")
     }
 
-    async fn revert(&self, _: &CallContext, _: &Target, _: &Operation, _: &Value) -> Result<(), ActionError> {
+    async fn revert(&self, _: &CallContext, _: &Target, _: &Operation, _: &Value) -> Result<Vec<String>, ActionError> {
         unreachable!("validation makes no cloud call")
     }
 }

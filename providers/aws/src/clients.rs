@@ -15,6 +15,7 @@ use crate::user_agent::RunUserAgent;
 pub(crate) struct Clients {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) sts: aws_sdk_sts::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
 }
 
 /// Builds clients from the standard AWS configuration, one set per mode, run and region.
@@ -75,13 +76,18 @@ fn build(base: &SdkConfig, context: &CallContext, region: &str) -> Clients {
     let mut sts = aws_sdk_sts::config::Builder::from(base)
         .region(Region::new(region.to_string()))
         .interceptor(RunUserAgent::new(&context.run_id));
+    let mut iam = aws_sdk_iam::config::Builder::from(base)
+        .region(Region::new(region.to_string()))
+        .interceptor(RunUserAgent::new(&context.run_id));
     if context.mode == Mode::Plan {
         ec2 = ec2.interceptor(PlanModeGuard);
         sts = sts.interceptor(PlanModeGuard);
+        iam = iam.interceptor(PlanModeGuard);
     }
 
     Clients {
         ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
+        iam: aws_sdk_iam::Client::from_conf(iam.build()),
     }
 }

@@ -16,6 +16,7 @@ mod clients;
 mod errors;
 mod groups;
 mod guard;
+mod iam;
 mod isolate_instance;
 mod provider;
 mod target;

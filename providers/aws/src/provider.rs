@@ -5,6 +5,7 @@ use contain_core::{Action, ActionError, ActionKind, CallContext, CallerIdentity,
 
 use crate::clients::ClientFactory;
 use crate::errors::map_sdk_error;
+use crate::iam::{DisableFederation, IDENTITY_PROVIDER, ROLE, RevokeRole, RevokeUser, USER, parse_identity_provider, parse_role, parse_user};
 use crate::isolate_instance::IsolateInstance;
 use crate::target::{INSTANCE, parse_instance};
 
@@ -13,12 +14,21 @@ use crate::target::{INSTANCE, parse_instance};
 pub struct AwsProvider {
     factory: Arc<ClientFactory>,
     isolate_instance: Arc<IsolateInstance>,
+    revoke_user: Arc<RevokeUser>,
+    revoke_role: Arc<RevokeRole>,
+    disable_federation: Arc<DisableFederation>,
 }
 
 impl AwsProvider {
     pub fn new() -> Self {
         let factory = Arc::new(ClientFactory::default());
-        AwsProvider { isolate_instance: Arc::new(IsolateInstance::new(factory.clone())), factory }
+        AwsProvider {
+            isolate_instance: Arc::new(IsolateInstance::new(factory.clone())),
+            revoke_user: Arc::new(RevokeUser::new(factory.clone())),
+            revoke_role: Arc::new(RevokeRole::new(factory.clone())),
+            disable_federation: Arc::new(DisableFederation::new(factory.clone())),
+            factory,
+        }
     }
 }
 
@@ -35,16 +45,20 @@ impl Provider for AwsProvider {
     }
 
     fn resource_types(&self) -> Vec<ResourceTypeInfo> {
-        vec![ResourceTypeInfo {
-            name: INSTANCE,
-            expected: "an instance id (i-0123456789abcdef0) or an instance ARN",
-            actions: vec![ActionKind::Isolate],
-        }]
+        vec![
+            ResourceTypeInfo { name: INSTANCE, expected: "an instance id (i-0123456789abcdef0) or an instance ARN", actions: vec![ActionKind::Isolate] },
+            ResourceTypeInfo { name: USER, expected: "an IAM user name or user ARN", actions: vec![ActionKind::Revoke] },
+            ResourceTypeInfo { name: ROLE, expected: "an IAM role name, role ARN or instance profile ARN", actions: vec![ActionKind::Revoke] },
+            ResourceTypeInfo { name: IDENTITY_PROVIDER, expected: "an IAM SAML or OIDC provider ARN", actions: vec![ActionKind::DisableSso] },
+        ]
     }
 
     fn parse_target(&self, resource_type: &str, value: &str) -> Result<Target, TargetParseError> {
         match resource_type {
             INSTANCE => parse_instance(value),
+            USER => parse_user(value),
+            ROLE => parse_role(value),
+            IDENTITY_PROVIDER => parse_identity_provider(value),
             other => Err(TargetParseError {
                 resource_type: other.to_string(),
                 value: value.to_string(),
@@ -56,6 +70,9 @@ impl Provider for AwsProvider {
     fn action(&self, kind: ActionKind, resource_type: &str) -> Option<Arc<dyn Action>> {
         match (kind, resource_type) {
             (ActionKind::Isolate, INSTANCE) => Some(self.isolate_instance.clone()),
+            (ActionKind::Revoke, USER) => Some(self.revoke_user.clone()),
+            (ActionKind::Revoke, ROLE) => Some(self.revoke_role.clone()),
+            (ActionKind::DisableSso, IDENTITY_PROVIDER) => Some(self.disable_federation.clone()),
             _ => None,
         }
     }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use contain_test_estate::{Account, Estate, build, describe, fresh_account, moto_endpoint};
+use contain_test_estate::{Account, Estate, IamEstate, build, build_iam, describe, describe_iam, fresh_account, moto_endpoint};
 use serde_json::Value;
 
 /// The shipped playbook that isolates a compromised EC2 instance.
@@ -45,6 +45,28 @@ impl Harness {
         let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(&endpoint).await);
         let estate = build(&ec2).await.expect("the estate builds in moto");
         Harness { endpoint, account, ec2, estate, state_dir: tempfile::tempdir().expect("a temporary state directory") }
+    }
+
+    /// Builds the IAM estate in this test's account.
+    pub async fn build_iam(&self) -> IamEstate {
+        build_iam(&self.account, &self.endpoint).await.expect("the IAM estate builds in moto")
+    }
+
+    /// Returns an IAM client for this test's account.
+    pub async fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.account.sdk_config(&self.endpoint).await)
+    }
+
+    /// Describes the IAM state of this test's account.
+    pub async fn describe_iam(&self) -> Value {
+        describe_iam(&self.iam().await).await.expect("describe IAM")
+    }
+
+    /// Writes a playbook into this test's directory and returns its path.
+    pub fn write_playbook(&self, name: &str, source: &str) -> String {
+        let path = self.state_dir.path().join(name);
+        std::fs::write(&path, source).expect("write the playbook");
+        path.display().to_string()
     }
 
     /// Describes the EC2 state of this test's account.

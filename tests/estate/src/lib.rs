@@ -11,6 +11,7 @@
 //!   before-and-after comparisons.
 
 mod describe;
+mod iam;
 mod proxy;
 
 use anyhow::{Context, bail};
@@ -20,6 +21,7 @@ use aws_types::region::Region;
 use serde::{Deserialize, Serialize};
 
 pub use describe::describe;
+pub use iam::{IamEstate, build_iam, describe_iam};
 pub use proxy::{Fault, FaultProxy, SeenRequest};
 
 /// The region every test uses.

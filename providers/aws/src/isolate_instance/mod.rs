@@ -119,13 +119,13 @@ impl Action for IsolateInstance {
         }
     }
 
-    async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, applied: &Value) -> Result<(), ActionError> {
+    async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, applied: &Value) -> Result<Vec<String>, ActionError> {
         let clients = self.clients(context, target).await?;
         match operation.kind.as_str() {
             ENSURE_GROUP => operations::revert_ensure_group(&clients.ec2, applied).await,
-            INTERFACE_GROUPS => operations::set_interface_groups(&clients.ec2, &operation.subject, &operation.prior["groups"]).await,
-            PROTECTION => operations::apply_protection(&clients.ec2, &target.id, &operation.prior).await.map(drop),
-            TAGS => operations::apply_tags(&clients.ec2, &target.id, applied, &operation.prior).await.map(drop),
+            INTERFACE_GROUPS => operations::set_interface_groups(&clients.ec2, &operation.subject, &operation.prior["groups"]).await.map(|()| Vec::new()),
+            PROTECTION => operations::apply_protection(&clients.ec2, &target.id, &operation.prior).await.map(|_| Vec::new()),
+            TAGS => operations::apply_tags(&clients.ec2, &target.id, applied, &operation.prior).await.map(|_| Vec::new()),
             other => Err(unknown_operation(other)),
         }
     }

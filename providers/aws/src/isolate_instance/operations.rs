@@ -78,17 +78,17 @@ pub(super) async fn apply_ensure_group(ec2: &Client, operation: &Operation) -> R
     Ok(json!({ "id": id, "created": created }))
 }
 
-pub(super) async fn revert_ensure_group(ec2: &Client, applied: &Value) -> Result<(), ActionError> {
+pub(super) async fn revert_ensure_group(ec2: &Client, applied: &Value) -> Result<Vec<String>, ActionError> {
     let Some(group_id) = applied["id"].as_str() else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     match delete_if_unused(ec2, group_id).await? {
-        Cleanup::Deleted | Cleanup::AlreadyGone => {}
+        Cleanup::Deleted | Cleanup::AlreadyGone => Ok(Vec::new()),
         Cleanup::InUse(interfaces) => {
             tracing::info!(group_id, interfaces = %interfaces.join(", "), "kept the contain group: other interfaces still use it");
+            Ok(vec![format!("kept security group {group_id}, which {} still use; it is deleted when the run that isolated them is rolled back", interfaces.join(", "))])
         }
     }
-    Ok(())
 }
 
 pub(super) async fn set_interface_groups(ec2: &Client, interface_id: &str, groups: &Value) -> Result<(), ActionError> {

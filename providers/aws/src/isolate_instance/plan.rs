@@ -81,6 +81,7 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
             operations: Vec::new(),
             notes: vec![format!("already isolated: every interface of {instance} is in the isolation group {group}; nothing to do")],
             outputs,
+            uncontainable: None,
         });
     }
 
@@ -140,7 +141,7 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
     }
     let _ = target;
 
-    Ok(TargetPlan { state: state_value, operations, notes, outputs })
+    Ok(TargetPlan { state: state_value, operations, notes, outputs, uncontainable: None })
 }
 
 fn ensure_group_op(state: &InstanceState, role: GroupRole) -> Operation {
