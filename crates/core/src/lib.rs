@@ -13,12 +13,14 @@
 //! the engine or the journal.
 
 mod action;
+mod cidr;
 mod error;
 mod operation;
 mod provider;
 mod target;
 
 pub use action::ActionKind;
+pub use cidr::check_cidr;
 pub use error::{ActionError, ErrorKind};
 pub use operation::{Assessment, Operation, TargetPlan};
 pub use provider::{Action, CallContext, CallerIdentity, Mode, OptionProblem, Provider, ResourceTypeInfo};

@@ -39,7 +39,8 @@ mod template;
 
 pub use catalog::Catalog;
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use inputs::{check_cidr, resolve_inputs};
+pub use contain_core::check_cidr;
+pub use inputs::resolve_inputs;
 pub use model::{DEFAULT_MAX_TARGETS, InputSpec, InputType, OnFailure, Playbook, Step, TargetSpec};
 pub use node::Position;
 pub use parse::{MAX_SOURCE_BYTES, parse};

@@ -18,6 +18,7 @@ mod groups;
 mod guard;
 mod iam;
 mod isolate_instance;
+mod network;
 mod provider;
 mod target;
 mod user_agent;

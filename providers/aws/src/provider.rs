@@ -7,6 +7,7 @@ use crate::clients::ClientFactory;
 use crate::errors::map_sdk_error;
 use crate::iam::{DisableFederation, IDENTITY_PROVIDER, ROLE, RevokeRole, RevokeUser, USER, parse_identity_provider, parse_role, parse_user};
 use crate::isolate_instance::IsolateInstance;
+use crate::network::{BlockAddresses, BlockInGroup, IsolateSubnets, SECURITY_GROUP, SUBNET, VPC, parse_ec2_resource};
 use crate::target::{INSTANCE, parse_instance};
 
 /// The AWS provider. Credentials and region come from the standard AWS configuration when the
@@ -17,6 +18,11 @@ pub struct AwsProvider {
     revoke_user: Arc<RevokeUser>,
     revoke_role: Arc<RevokeRole>,
     disable_federation: Arc<DisableFederation>,
+    block_vpc: Arc<BlockAddresses>,
+    block_subnet: Arc<BlockAddresses>,
+    isolate_vpc: Arc<IsolateSubnets>,
+    isolate_subnet: Arc<IsolateSubnets>,
+    block_group: Arc<BlockInGroup>,
 }
 
 impl AwsProvider {
@@ -27,6 +33,11 @@ impl AwsProvider {
             revoke_user: Arc::new(RevokeUser::new(factory.clone())),
             revoke_role: Arc::new(RevokeRole::new(factory.clone())),
             disable_federation: Arc::new(DisableFederation::new(factory.clone())),
+            block_vpc: Arc::new(BlockAddresses::new(factory.clone(), VPC)),
+            block_subnet: Arc::new(BlockAddresses::new(factory.clone(), SUBNET)),
+            isolate_vpc: Arc::new(IsolateSubnets::new(factory.clone(), VPC)),
+            isolate_subnet: Arc::new(IsolateSubnets::new(factory.clone(), SUBNET)),
+            block_group: Arc::new(BlockInGroup::new(factory.clone())),
             factory,
         }
     }
@@ -50,6 +61,9 @@ impl Provider for AwsProvider {
             ResourceTypeInfo { name: USER, expected: "an IAM user name or user ARN", actions: vec![ActionKind::Revoke] },
             ResourceTypeInfo { name: ROLE, expected: "an IAM role name, role ARN or instance profile ARN", actions: vec![ActionKind::Revoke] },
             ResourceTypeInfo { name: IDENTITY_PROVIDER, expected: "an IAM SAML or OIDC provider ARN", actions: vec![ActionKind::DisableSso] },
+            ResourceTypeInfo { name: VPC, expected: "a VPC id (vpc-…) or ARN", actions: vec![ActionKind::Isolate, ActionKind::Block] },
+            ResourceTypeInfo { name: SUBNET, expected: "a subnet id (subnet-…) or ARN", actions: vec![ActionKind::Isolate, ActionKind::Block] },
+            ResourceTypeInfo { name: SECURITY_GROUP, expected: "a security group id (sg-…) or ARN", actions: vec![ActionKind::Block] },
         ]
     }
 
@@ -59,6 +73,7 @@ impl Provider for AwsProvider {
             USER => parse_user(value),
             ROLE => parse_role(value),
             IDENTITY_PROVIDER => parse_identity_provider(value),
+            VPC | SUBNET | SECURITY_GROUP => parse_ec2_resource(resource_type, value),
             other => Err(TargetParseError {
                 resource_type: other.to_string(),
                 value: value.to_string(),
@@ -73,6 +88,11 @@ impl Provider for AwsProvider {
             (ActionKind::Revoke, USER) => Some(self.revoke_user.clone()),
             (ActionKind::Revoke, ROLE) => Some(self.revoke_role.clone()),
             (ActionKind::DisableSso, IDENTITY_PROVIDER) => Some(self.disable_federation.clone()),
+            (ActionKind::Block, VPC) => Some(self.block_vpc.clone()),
+            (ActionKind::Block, SUBNET) => Some(self.block_subnet.clone()),
+            (ActionKind::Isolate, VPC) => Some(self.isolate_vpc.clone()),
+            (ActionKind::Isolate, SUBNET) => Some(self.isolate_subnet.clone()),
+            (ActionKind::Block, SECURITY_GROUP) => Some(self.block_group.clone()),
             _ => None,
         }
     }

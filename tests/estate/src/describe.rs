@@ -36,8 +36,8 @@ fn sorted_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<String> {
     ids
 }
 
-/// Describes VPCs, subnets, security groups (with rules and tags), network interfaces (with
-/// groups) and instances (with groups per interface, tags, and termination, stop and shutdown
+/// Describes VPCs, subnets, network ACLs (entries and subnets), security groups (with rules and
+/// tags), network interfaces (with groups) and instances (with groups per interface, tags, and termination, stop and shutdown
 /// settings).
 pub async fn describe(ec2: &Client) -> anyhow::Result<Value> {
     let vpcs = ec2.describe_vpcs().send().await.context("DescribeVpcs")?;
@@ -120,5 +120,31 @@ pub async fn describe(ec2: &Client) -> anyhow::Result<Value> {
     }
     instances.sort_by_key(|v| v.to_string());
 
-    Ok(json!({ "vpcs": vpcs, "subnets": subnets, "security_groups": groups, "network_interfaces": interfaces, "instances": instances }))
+    // Association ids are left out: AWS issues a new one on every association change.
+    let acls = ec2.describe_network_acls().send().await.context("DescribeNetworkAcls")?;
+    let mut acls: Vec<Value> = acls
+        .network_acls()
+        .iter()
+        .map(|acl| {
+            let mut entries: Vec<Value> = acl
+                .entries()
+                .iter()
+                .map(|e| {
+                    json!({
+                        "rule": e.rule_number(), "egress": e.egress(), "action": e.rule_action().map(|a| a.as_str()),
+                        "cidr": e.cidr_block().or(e.ipv6_cidr_block()), "protocol": e.protocol(),
+                        "ports": e.port_range().map(|p| (p.from(), p.to())),
+                    })
+                })
+                .collect();
+            entries.sort_by_key(|v| v.to_string());
+            json!({
+                "id": acl.network_acl_id(), "vpc": acl.vpc_id(), "default": acl.is_default(), "entries": entries,
+                "subnets": sorted_ids(acl.associations().iter().filter_map(|a| a.subnet_id())), "tags": tags(acl.tags()),
+            })
+        })
+        .collect();
+    acls.sort_by_key(|v| v.to_string());
+
+    Ok(json!({ "vpcs": vpcs, "subnets": subnets, "security_groups": groups, "network_interfaces": interfaces, "instances": instances, "network_acls": acls }))
 }

@@ -1,0 +1,179 @@
+//! `block` for `aws.ec2.security_group`: remove exactly the listed address ranges from the
+//! group's rules, keeping every other range, and confirm by reading the group back.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+use contain_core::{Action, ActionError, ActionKind, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::SECURITY_GROUP;
+use super::rules::{Direction, is_ipv6, parse_block_rules};
+use crate::clients::ClientFactory;
+use crate::errors::map_sdk_error;
+
+const GROUP_RANGE: &str = "ec2.group_range";
+
+/// One address range of one rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RangeRule {
+    egress: bool,
+    protocol: String,
+    from_port: Option<i32>,
+    to_port: Option<i32>,
+    cidr: String,
+    description: Option<String>,
+}
+
+pub(crate) struct BlockInGroup {
+    factory: Arc<ClientFactory>,
+}
+
+impl BlockInGroup {
+    pub(crate) fn new(factory: Arc<ClientFactory>) -> Self {
+        BlockInGroup { factory }
+    }
+}
+
+async fn read_ranges(ec2: &Client, group_id: &str) -> Result<Vec<RangeRule>, ActionError> {
+    let output = ec2.describe_security_groups().group_ids(group_id).send().await.map_err(|e| map_sdk_error("DescribeSecurityGroups", group_id, e))?;
+    let group = output.security_groups().first().ok_or_else(|| ActionError::new(ErrorKind::NotFound, format!("security group {group_id} not found")).with_resource(group_id))?;
+    let mut ranges = Vec::new();
+    for (egress, permissions) in [(false, group.ip_permissions()), (true, group.ip_permissions_egress())] {
+        for permission in permissions {
+            let rule = |cidr: &str, description: Option<&str>| RangeRule {
+                egress,
+                protocol: permission.ip_protocol().unwrap_or("-1").to_string(),
+                from_port: permission.from_port(),
+                to_port: permission.to_port(),
+                cidr: cidr.to_string(),
+                description: description.map(str::to_string),
+            };
+            ranges.extend(permission.ip_ranges().iter().map(|r| rule(r.cidr_ip().unwrap_or_default(), r.description())));
+            ranges.extend(permission.ipv6_ranges().iter().map(|r| rule(r.cidr_ipv6().unwrap_or_default(), r.description())));
+        }
+    }
+    Ok(ranges)
+}
+
+fn same_rule(a: &RangeRule, b: &RangeRule) -> bool {
+    a.egress == b.egress && a.protocol == b.protocol && a.from_port == b.from_port && a.to_port == b.to_port && a.cidr == b.cidr
+}
+
+fn permission(rule: &RangeRule, with_description: bool) -> IpPermission {
+    let description = rule.description.clone().filter(|_| with_description);
+    let mut builder = IpPermission::builder().ip_protocol(&rule.protocol).set_from_port(rule.from_port).set_to_port(rule.to_port);
+    builder = if is_ipv6(&rule.cidr) {
+        builder.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(&rule.cidr).set_description(description).build())
+    } else {
+        builder.ip_ranges(IpRange::builder().cidr_ip(&rule.cidr).set_description(description).build())
+    };
+    builder.build()
+}
+
+async fn revoke(ec2: &Client, group_id: &str, rule: &RangeRule) -> Result<(), ActionError> {
+    if rule.egress {
+        ec2.revoke_security_group_egress().group_id(group_id).ip_permissions(permission(rule, false)).send().await.map(drop).map_err(|e| map_sdk_error("RevokeSecurityGroupEgress", group_id, e))
+    } else {
+        ec2.revoke_security_group_ingress().group_id(group_id).ip_permissions(permission(rule, false)).send().await.map(drop).map_err(|e| map_sdk_error("RevokeSecurityGroupIngress", group_id, e))
+    }
+}
+
+async fn authorize(ec2: &Client, group_id: &str, rule: &RangeRule) -> Result<(), ActionError> {
+    if rule.egress {
+        ec2.authorize_security_group_egress().group_id(group_id).ip_permissions(permission(rule, true)).send().await.map(drop).map_err(|e| map_sdk_error("AuthorizeSecurityGroupEgress", group_id, e))
+    } else {
+        ec2.authorize_security_group_ingress().group_id(group_id).ip_permissions(permission(rule, true)).send().await.map(drop).map_err(|e| map_sdk_error("AuthorizeSecurityGroupIngress", group_id, e))
+    }
+}
+
+fn rule_of(operation: &Operation) -> Result<RangeRule, ActionError> {
+    serde_json::from_value(operation.desired["rule"].clone()).map_err(|e| ActionError::new(ErrorKind::Invalid, format!("operation {}: {e}", operation.id)))
+}
+
+#[async_trait]
+impl Action for BlockInGroup {
+    fn kind(&self) -> ActionKind {
+        ActionKind::Block
+    }
+
+    fn resource_type(&self) -> &'static str {
+        SECURITY_GROUP
+    }
+
+    fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
+        parse_block_rules(options, &[]).err().unwrap_or_default()
+    }
+
+    async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
+        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        Ok(json!({ "group_id": target.id, "ranges": read_ranges(ec2, &target.id).await? }))
+    }
+
+    fn plan(&self, target: &Target, options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
+        let rules = parse_block_rules(options, &[]).map_err(|problems| ActionError::new(ErrorKind::Invalid, problems[0].message.clone()))?;
+        let ranges: Vec<RangeRule> = serde_json::from_value(state["ranges"].clone()).map_err(|e| ActionError::new(ErrorKind::Invalid, format!("unreadable state of {target}: {e}")))?;
+        let directions: Vec<bool> = rules.directions.iter().map(|d| d.egress()).collect();
+        let port_filter = |range: &RangeRule| {
+            rules.ports.is_empty() || rules.ports.iter().any(|p| range.protocol == "-1" || (range.from_port.unwrap_or(0) <= p.to && p.from <= range.to_port.unwrap_or(65535)))
+        };
+
+        let mut operations = Vec::new();
+        let mut notes = Vec::new();
+        for range in ranges.iter().filter(|r| directions.contains(&r.egress) && rules.addresses.contains(&r.cidr) && port_filter(r)) {
+            let direction = if range.egress { Direction::Outbound } else { Direction::Inbound };
+            let ports = match (range.from_port, range.to_port) {
+                (Some(from), Some(to)) if range.protocol != "-1" => format!(" {from}-{to}"),
+                _ => String::new(),
+            };
+            operations.push(Operation {
+                id: format!("range:{}:{}:{}{}:{}", direction.as_str(), range.protocol, range.from_port.unwrap_or(-1), range.to_port.map(|t| format!("-{t}")).unwrap_or_default(), range.cidr),
+                kind: GROUP_RANGE.into(),
+                subject: target.id.clone(),
+                description: format!("remove {} from the {} rule (protocol {}{ports}) of {}", range.cidr, direction.as_str(), range.protocol, target.id),
+                prior: json!({ "present": true }),
+                desired: json!({ "present": false, "rule": range }),
+                reversible: true,
+            });
+        }
+        for address in &rules.addresses {
+            if !ranges.iter().any(|r| &r.cidr == address) {
+                notes.push(format!("no rule of {} names {address} exactly: nothing to remove for it (a wider range that contains it stays; use block on the VPC to deny it)", target.id));
+            }
+        }
+        if operations.is_empty() {
+            notes.insert(0, format!("already contained: no rule of {} names the listed ranges", target.id));
+        }
+        Ok(TargetPlan { state: state.clone(), operations, notes, outputs: Map::new(), uncontainable: None })
+    }
+
+    async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let rule = rule_of(operation)?;
+        let present = read_ranges(ec2, &target.id).await?.iter().any(|r| same_rule(r, &rule));
+        Ok(json!({ "present": present }))
+    }
+
+    async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let rule = rule_of(operation)?;
+        revoke(ec2, &target.id, &rule).await?;
+        // AWS can answer success for a revoke that matched nothing, so the group is read back.
+        if read_ranges(ec2, &target.id).await?.iter().any(|r| same_rule(r, &rule)) {
+            return Err(ActionError::new(ErrorKind::Other, format!("{} still allows {} after the revoke returned success", target.id, rule.cidr)).with_resource(&target.id));
+        }
+        Ok(json!({ "present": false }))
+    }
+
+    async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
+        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let rule = rule_of(operation)?;
+        if !read_ranges(ec2, &target.id).await?.iter().any(|r| same_rule(r, &rule)) {
+            authorize(ec2, &target.id, &rule).await?;
+        }
+        Ok(Vec::new())
+    }
+}
