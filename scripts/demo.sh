@@ -12,15 +12,16 @@ export MOTO_PORT="${MOTO_PORT:-5055}"
 section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
 
-section "Building contain"
-cargo build --quiet --bins
-contain="$root/target/debug/contain"
-estate="$root/target/debug/contain-estate"
-
+# moto starts first, so a port already in use is reported before the build.
 section "Starting moto on 127.0.0.1:$MOTO_PORT"
 scripts/moto.sh start
 trap 'scripts/moto.sh stop' EXIT
 url=$(scripts/moto.sh url)
+
+section "Building contain"
+cargo build --quiet --bins
+contain="$root/target/debug/contain"
+estate="$root/target/debug/contain-estate"
 
 # The demo works in an AWS account of its own inside moto, with a state directory of its own.
 export CONTAIN_TEST_MOTO_URL="$url" AWS_ENDPOINT_URL="$url" AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true

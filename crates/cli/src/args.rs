@@ -40,11 +40,13 @@ pub struct Cli {
 pub enum Command {
     /// Check playbooks and report every problem as FILE:LINE:COLUMN: message.
     Validate {
+        /// Playbook files to check.
         #[arg(required = true, value_name = "PLAYBOOK")]
         playbooks: Vec<PathBuf>,
     },
     /// Show what a playbook would change, sending read-only requests only.
     Plan {
+        /// The playbook file.
         #[arg(value_name = "PLAYBOOK")]
         playbook: PathBuf,
         #[command(flatten)]
@@ -57,6 +59,7 @@ pub enum Command {
     },
     /// Apply a plan file exactly as it was reviewed (its digest is checked).
     Apply {
+        /// A plan file written by `contain plan --out`.
         #[arg(value_name = "PLAN_FILE")]
         plan_file: PathBuf,
         #[command(flatten)]
@@ -66,6 +69,7 @@ pub enum Command {
     },
     /// Plan a playbook, then apply it after confirmation.
     Run {
+        /// The playbook file.
         #[arg(value_name = "PLAYBOOK")]
         playbook: PathBuf,
         #[command(flatten)]
@@ -77,6 +81,7 @@ pub enum Command {
     },
     /// Revert a run's changes from its journal.
     Rollback {
+        /// The run to revert, as `contain runs list` shows it.
         #[arg(value_name = "RUN_ID")]
         run_id: String,
         /// Revert targets that someone changed since the run too, restoring the state before it.
@@ -103,6 +108,7 @@ pub enum RunsCommand {
     },
     /// Show a run's journal as a timeline.
     Show {
+        /// The run, as `contain runs list` shows it.
         #[arg(value_name = "RUN_ID")]
         run_id: String,
         #[command(flatten)]

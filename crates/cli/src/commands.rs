@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Apply { plan_file, confirm, output } => {
             let engine = engine()?;
-            let text = std::fs::read_to_string(&plan_file).with_context(|| format!("cannot read the plan file {}", plan_file.display()))?;
+            let text = std::fs::read_to_string(&plan_file).map_err(|e| InvalidInput(format!("cannot read the plan file {}: {e}", plan_file.display())))?;
             let file: PlanFile = serde_json::from_str(&text)
                 .map_err(|e| InvalidInput(format!("{} is not a contain plan file: {e}", plan_file.display())))?;
             if file.format != PlanFile::FORMAT {
@@ -87,7 +87,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_report(&report, output.output, Kind::Run)
         }
         Command::Rollback { run_id, force, confirm, output } => {
+            check_run_id(&run_id)?;
             let engine = engine()?;
+            if !journal_path(engine.state_dir(), &run_id).exists() {
+                bail!(InvalidInput(format!("run {run_id} has no journal in {}: check the id with `contain runs list`", engine.state_dir().display())));
+            }
             if !confirm.yes {
                 require_terminal()?;
                 if !ask(&format!("Roll back run {run_id}{}?", if force { ", overriding later changes (--force)" } else { "" }))? {
@@ -112,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Runs { command: RunsCommand::Show { run_id, output } } => {
+            check_run_id(&run_id)?;
             let dir = state_dir(cli.state_dir.as_deref(), &config)?;
             let path = journal_path(&dir, &run_id);
             if !path.exists() {
@@ -131,12 +136,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+fn check_run_id(run_id: &str) -> anyhow::Result<()> {
+    if !contain_journal::is_valid_run_id(run_id) {
+        bail!(InvalidInput(format!("invalid run id `{run_id}`: run ids hold letters, digits, `-`, `_` and `.`, such as run-20261204T201512Z-3f9a1c")));
+    }
+    Ok(())
+}
+
 fn validate(paths: &[PathBuf]) -> anyhow::Result<u8> {
     let providers = providers();
     let mut problems = 0;
     for path in paths {
         match load_playbook(path, &providers) {
-            Ok((playbook, _)) => println!("{}: ok ({} steps)", path.display(), playbook.steps.len()),
+            Ok((playbook, _)) => {
+                let count = playbook.steps.len();
+                println!("{}: ok ({count} {})", path.display(), if count == 1 { "step" } else { "steps" });
+            }
             Err(error) => {
                 problems += 1;
                 eprintln!("{error:#}");

@@ -40,7 +40,11 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Config::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read the configuration file {}", path.display())),
         };
-        toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+        let config: Config = toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))?;
+        if config.engine.concurrency == Some(0) {
+            anyhow::bail!("invalid configuration file {}: engine.concurrency is 0; it must be at least 1", path.display());
+        }
+        Ok(config)
     }
 }
 

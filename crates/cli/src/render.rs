@@ -65,11 +65,13 @@ pub fn run(report: &RunReport) -> String {
             let _ = writeln!(out, "  {}: {}", target.target, target_outcome(target.outcome));
             for operation in &target.operations {
                 let _ = writeln!(out, "    {:<16} {}", operation_outcome(operation.outcome), operation.description);
-                if let Some(error) = &operation.error {
+                // A refusal concerns the whole target; it is printed once, below.
+                if let (Some(error), false) = (&operation.error, operation.outcome == OperationOutcome::RevertRefused) {
                     let _ = writeln!(out, "      error: {error}");
                 }
             }
-            if let (Some(error), true) = (&target.error, target.operations.iter().all(|o| o.error.is_none())) {
+            let shown = target.operations.iter().any(|o| o.error.is_some() && o.outcome != OperationOutcome::RevertRefused);
+            if let (Some(error), false) = (&target.error, shown) {
                 let _ = writeln!(out, "    {error}");
             }
         }

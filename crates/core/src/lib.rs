@@ -23,5 +23,5 @@ pub use action::ActionKind;
 pub use cidr::check_cidr;
 pub use error::{ActionError, ErrorKind};
 pub use operation::{Assessment, Operation, TargetPlan};
-pub use provider::{Action, CallContext, CallerIdentity, Mode, OptionProblem, Provider, ResourceTypeInfo};
+pub use provider::{Action, CallContext, is_template, CallerIdentity, Mode, OptionProblem, Provider, ResourceTypeInfo};
 pub use target::{Target, TargetParseError};

@@ -6,6 +6,12 @@ use serde_json::{Map, Value};
 
 use crate::{ActionError, ActionKind, Assessment, Operation, Target, TargetParseError, TargetPlan};
 
+/// True when an option value is a template such as `"${{ inputs.flag }}"`, whose value is known
+/// only at plan time.
+pub fn is_template(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| text.contains("${{"))
+}
+
 /// Whether the engine is planning or applying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,7 +127,9 @@ pub trait Action: Send + Sync {
 
     fn resource_type(&self) -> &'static str;
 
-    /// Checks a step's `with` options. Pure. Returns every problem found.
+    /// Checks a step's `with` options. Pure. Returns every problem found. A value for which
+    /// [`is_template`] holds is filled in at plan time, so only its presence can be checked here;
+    /// `plan` checks the filled-in value.
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem>;
 
     /// Reads the target's current state. Read-only.

@@ -12,7 +12,7 @@ pub enum EngineError {
     NotExecutable(String),
     #[error("the plan file was changed after it was written: its digest is {found}, the file says {expected}; make a new plan with `contain plan`")]
     DigestMismatch { expected: String, found: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("run {run_id}: {message}")]
     Run { run_id: String, message: String },

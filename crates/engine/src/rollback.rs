@@ -171,7 +171,13 @@ impl Engine {
         let mut reported = pending.clone();
         reported.extend(irreversible.iter().cloned());
         report.steps = step_reports(&reported, &outcomes, &refused);
-        report.status = if refused.is_empty() { RunStatus::RolledBack } else { RunStatus::Partial };
+        let reverted_any = outcomes.values().any(|o| o.outcome == OperationOutcome::Reverted);
+        report.status = match (refused.is_empty(), reverted_any) {
+            (true, _) => RunStatus::RolledBack,
+            (false, true) => RunStatus::Partial,
+            // Nothing was reverted, so the run stays as it was.
+            (false, false) => status_of(&records).unwrap_or(RunStatus::Partial),
+        };
         writer.append(Event::RollbackFinished { status: report.status.to_string() })?;
         tracing::info!(run_id = %context.run_id, status = %report.status, "rollback finished");
         Ok(report)
@@ -231,8 +237,9 @@ fn step_reports(
     refused: &BTreeMap<String, String>,
 ) -> Vec<StepReport> {
     let mut steps: Vec<StepReport> = Vec::new();
+    // Listed in the order rollback reverts them: newest first.
     let mut in_order = pending.to_vec();
-    in_order.sort_by_key(|op| op.seq);
+    in_order.sort_by_key(|op| std::cmp::Reverse(op.seq));
     for op in &in_order {
         let step_index = match steps.iter().position(|s| s.id == op.step) {
             Some(index) => index,

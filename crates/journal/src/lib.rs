@@ -47,6 +47,15 @@ use std::path::{Path, PathBuf};
 /// The hash that stands in `prev` of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// True when `run_id` is a valid run id: letters, digits, `-`, `_` and `.`, not starting with a
+/// dot, so that it names a file in the runs directory and nothing else.
+pub fn is_valid_run_id(run_id: &str) -> bool {
+    !run_id.is_empty()
+        && run_id.len() <= 128
+        && !run_id.starts_with('.')
+        && run_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// The path of a run's journal in a state directory.
 pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
     state_dir.join("runs").join(format!("{run_id}.jsonl"))

@@ -34,7 +34,7 @@ pub fn parse(source: &str, providers: &[Arc<dyn Provider>]) -> Result<Playbook, 
     }
 
     let root = read_tree(source)?;
-    let mut checker = Checker { catalog: Catalog::new(providers), diagnostics: Vec::new() };
+    let mut checker = Checker { catalog: Catalog::new(providers), diagnostics: Vec::new(), declared_inputs: Vec::new(), declared_steps: Vec::new() };
     let playbook = checker.playbook(&root, source);
 
     let mut diagnostics = checker.diagnostics;
@@ -67,6 +67,11 @@ fn read_tree(source: &str) -> Result<Node, Diagnostics> {
 struct Checker<'a> {
     catalog: Catalog<'a>,
     diagnostics: Vec<Diagnostic>,
+    /// Every input name declared, valid or not, so a reference to a faulty input is not also
+    /// reported as unknown.
+    declared_inputs: Vec<String>,
+    /// Every step id declared, valid or not, for the same reason.
+    declared_steps: Vec<String>,
 }
 
 type Entries<'n> = &'n [(Node, Node)];
@@ -124,6 +129,7 @@ impl Checker<'_> {
             let Some(name) = self.string(key, "an input name") else {
                 continue;
             };
+            self.declared_inputs.push(name.clone());
             if !is_identifier(&name, false) || name.contains('-') {
                 self.error(
                     key.position,
@@ -232,6 +238,11 @@ impl Checker<'_> {
             return None;
         }
 
+        for item in items {
+            if let Some(id) = item.mapping_entry("id").and_then(|(_, v)| v.as_str()) {
+                self.declared_steps.push(id.to_string());
+            }
+        }
         let mut steps = Vec::new();
         let mut complete = true;
         let mut seen: BTreeMap<String, Position> = BTreeMap::new();
@@ -457,6 +468,16 @@ impl Checker<'_> {
         if let Some(explicit) = explicit {
             return Some(explicit);
         }
+        for expression in target.expressions() {
+            if let Expression::Input(name) = expression {
+                if !inputs.iter().any(|i| &i.name == name) && !self.declared_inputs.contains(name) {
+                    let mut names: Vec<&str> = self.declared_inputs.iter().map(String::as_str).collect();
+                    names.sort();
+                    self.error(position, format!("target uses unknown input `{name}`: inputs are {}", if names.is_empty() { "none".to_string() } else { names.join(", ") }));
+                    return None;
+                }
+            }
+        }
         let from_input = target.expressions().find_map(|expression| match expression {
             Expression::Input(name) => match &inputs.iter().find(|i| &i.name == name)?.input_type {
                 InputType::Resource(type_name) => Some(type_name.clone()),
@@ -479,7 +500,8 @@ impl Checker<'_> {
 
     /// Checks `needs` and template references across steps, and looks for cycles.
     fn check_dependencies(&mut self, items: &[Node], steps: &[Step], inputs: &[InputSpec]) {
-        let ids: BTreeSet<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+        let declared = self.declared_steps.clone();
+        let ids: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
         let position_of = |step: &Step, key: &str| -> Position {
             items
                 .iter()
@@ -515,8 +537,9 @@ impl Checker<'_> {
             let option_expressions = step.option_templates.iter().flat_map(Template::expressions);
             for expression in target_templates.iter().flat_map(|t| t.expressions()).chain(option_expressions) {
                 match expression {
-                    Expression::Input(name) if !inputs.iter().any(|i| &i.name == name) => {
-                        let names: BTreeSet<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+                    Expression::Input(name) if !inputs.iter().any(|i| &i.name == name) && !self.declared_inputs.contains(name) => {
+                        let declared = self.declared_inputs.clone();
+                        let names: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
                         self.error(
                             position_of(step, if in_target(expression) { "target" } else { "with" }),
                             format!("step `{}` uses unknown input `{name}`: inputs are {}", step.id, join(&names)),
@@ -571,6 +594,13 @@ impl Checker<'_> {
             NodeValue::String(s) if !s.trim().is_empty() => Some(s.clone()),
             NodeValue::String(_) => {
                 self.error(node.position, format!("`{what}` is empty"));
+                None
+            }
+            NodeValue::Bool(_) => {
+                self.error(
+                    node.position,
+                    format!("`{what}` must be a string, found a boolean: YAML reads y, n, yes, no, on, off, true and false as booleans, so quote the value"),
+                );
                 None
             }
             _ => {

@@ -58,7 +58,7 @@ impl Action for TestIsolate {
         options
             .iter()
             .filter_map(|(key, value)| match key.as_str() {
-                "sever" if value.is_boolean() => None,
+                "sever" if value.is_boolean() || contain_core::is_template(value) => None,
                 "sever" => Some(OptionProblem { key: Some(key.clone()), message: format!("`sever` must be true or false, found {value}") }),
                 "incident" => None,
                 _ => Some(OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: valid options are sever, incident") }),
@@ -368,5 +368,40 @@ mod inputs {
         let playbook = parse(VALID, &providers()).unwrap();
         let problems = resolve_inputs(&playbook, &given(&[("vm", "vm-1")]), &providers()).unwrap_err();
         assert_eq!(problems, ["missing required input `incident` (Incident id.): pass it as --input incident=VALUE"]);
+    }
+}
+
+mod cascades {
+    use super::*;
+
+    #[test]
+    fn unknown_input_in_target_is_named() {
+        assert_problem(&VALID.replace("target: \"${{ inputs.vm }}\"", "target: \"${{ inputs.vmm }}\""), 11, 13, &["target uses unknown input `vmm`", "inputs are incident, ranges, vm"]);
+    }
+
+    #[test]
+    fn faulty_input_is_not_also_unknown() {
+        let found = problems(&VALID.replace("type: test.vm, description: The VM.", "type: test.vm, description: The VM., required: maybe"));
+        assert!(found.iter().any(|(_, _, m)| m.contains("`required` must be true or false")), "{found:#?}");
+        assert!(!found.iter().any(|(_, _, m)| m.contains("unknown input `vm`")), "{found:#?}");
+    }
+
+    #[test]
+    fn step_list_names_faulty_steps_too() {
+        let source = VALID.replace("    target_type: test.vm\n", "    target_type: test.vmm\n").replace("    needs: isolate", "    needs: [isolate]\n  - id: third\n    action: isolate\n    target: \"${{ inputs.vm }}\"\n    needs: [fourth]");
+        let found = problems(&source);
+        let message = found.iter().find(|(_, _, m)| m.contains("needs unknown step `fourth`")).map(|(_, _, m)| m.clone()).unwrap_or_else(|| panic!("{found:#?}"));
+        assert!(message.contains("again, isolate, third"), "{message}");
+    }
+
+    #[test]
+    fn yaml_boolean_word_suggests_quotes() {
+        assert_problem(&VALID.replace("description: Isolate a VM.", "description: n"), 2, 14, &["found a boolean", "quote the value"]);
+    }
+
+    #[test]
+    fn templated_option_passes_validation() {
+        let source = VALID.replace("with: { sever: true,", "with: { sever: \"${{ inputs.incident }}\",");
+        assert!(problems(&source).is_empty(), "{:#?}", problems(&source));
     }
 }

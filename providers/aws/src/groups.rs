@@ -197,6 +197,12 @@ async fn describe_group(ec2: &Client, group_id: &str) -> Result<aws_sdk_ec2::typ
         .ok_or_else(|| ActionError::new(ErrorKind::NotFound, format!("security group {group_id} not found")).with_resource(group_id))
 }
 
+/// True when `group_id` is the contain group of `role`, by its tag.
+pub(crate) async fn is_contain_group(ec2: &Client, group_id: &str, role: GroupRole) -> Result<bool, ActionError> {
+    let group = describe_group(ec2, group_id).await?;
+    Ok(group.tags().iter().any(|t| t.key() == Some(tags::MANAGED) && t.value() == Some(role.tag_value())))
+}
+
 /// What [`delete_if_unused`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Cleanup {

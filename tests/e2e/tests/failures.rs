@@ -212,7 +212,7 @@ async fn rollback_refuses_changed_target_unless_forced() {
     let refused = harness.contain(&["rollback", &run_id, "--yes", "-o", "json"]);
     assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
     let report = refused.json();
-    assert_eq!(report["status"], "partial");
+    assert_eq!(report["status"], "succeeded", "nothing was reverted, so the run is still contained");
     let target = &report["steps"][0]["targets"][0];
     assert_eq!(target["outcome"], "rollback_refused");
     assert!(target["error"].as_str().unwrap().contains(&first), "{}", target["error"]);
@@ -251,4 +251,37 @@ async fn failed_move_back_is_journaled_and_rolled_back() {
     assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
     let after = harness.describe().await;
     assert!(before == after, "rollback did not repair the interface:\n{}", diff(&before, &after));
+}
+
+#[tokio::test]
+async fn plan_applied_after_another_run_is_no_drift() {
+    let harness = Harness::new().await;
+    let instance = format!("instance={}", harness.estate.double.instance_id);
+    let plan_file = harness.state_dir.path().join("plan.json").display().to_string();
+    let plan = harness.contain(&["plan", EC2_PLAYBOOK, "-i", &instance, "-i", "incident=INC-8", "--out", &plan_file]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    let first = harness.contain(&["apply", &plan_file, "--yes", "-o", "json"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let isolated = harness.describe().await;
+
+    let second = harness.contain(&["apply", &plan_file, "--yes", "-o", "json"]);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let report = second.json();
+    let outcomes: Vec<&str> = report["steps"][0]["targets"][0]["operations"].as_array().unwrap().iter().map(|o| o["outcome"].as_str().unwrap()).collect();
+    assert!(outcomes[2..].iter().all(|o| *o == "already_in_place"), "{outcomes:?}");
+    let after = harness.describe().await;
+    assert!(isolated == after, "{}", diff(&isolated, &after));
+}
+
+#[tokio::test]
+async fn run_ids_are_checked() {
+    let harness = Harness::new().await;
+    let traversal = harness.contain(&["runs", "show", "../../etc/passwd"]);
+    assert_eq!(traversal.code, 2, "{}", traversal.stderr);
+    assert!(traversal.stderr.contains("invalid run id `../../etc/passwd`"), "{}", traversal.stderr);
+
+    let unknown = harness.contain(&["rollback", "run-nope", "--yes"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert_eq!(unknown.stderr.matches("has no journal").count(), 1, "the message appears once: {}", unknown.stderr);
 }

@@ -101,6 +101,7 @@ impl Action for DisableFederation {
             .iter()
             .filter_map(|(key, value)| {
                 let message = match key.as_str() {
+                    "revoke_sessions" | "trust_policy_max_chars" if contain_core::is_template(value) => return None,
                     "revoke_sessions" if !value.is_boolean() => format!("`revoke_sessions` must be true or false, found {value}"),
                     "trust_policy_max_chars" if value.as_u64().is_none_or(|v| v == 0) => format!("`trust_policy_max_chars` must be a whole number, found {value}"),
                     "revoke_sessions" | "trust_policy_max_chars" => return None,

@@ -98,7 +98,7 @@ impl Action for RevokeRole {
             .filter_map(|(key, value)| {
                 let message = if !OPTION_KEYS.contains(&key.as_str()) {
                     format!("unknown option `{key}` for revoke on aws.iam.role: valid options are {}", OPTION_KEYS.join(", "))
-                } else if !value.is_boolean() {
+                } else if !value.is_boolean() && !contain_core::is_template(value) {
                     format!("`{key}` must be true or false, found {value}")
                 } else {
                     return None;

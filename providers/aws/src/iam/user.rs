@@ -79,6 +79,8 @@ pub(crate) fn check_options(options: &Map<String, Value>) -> Vec<OptionProblem> 
     for (key, value) in options {
         let message = if !OPTION_KEYS.contains(&key.as_str()) {
             Some(format!("unknown option `{key}` for revoke on aws.iam.user: valid options are {}", OPTION_KEYS.join(", ")))
+        } else if contain_core::is_template(value) {
+            None
         } else if BOOLEAN_OPTIONS.contains(&key.as_str()) && !value.is_boolean() {
             Some(format!("`{key}` must be true or false, found {value}"))
         } else if key == "select" {

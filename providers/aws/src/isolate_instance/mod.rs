@@ -11,6 +11,7 @@ use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, Err
 use serde_json::{Map, Value, json};
 
 use crate::clients::{ClientFactory, Clients};
+use crate::tags;
 use crate::target::INSTANCE;
 use plan::{ALLOW_ALL_OP, ALLOW_ALL_PLACEHOLDER, ENSURE_GROUP, INTERFACE_GROUPS, ISOLATION_OP, ISOLATION_PLACEHOLDER, PROTECTION, RUN_PLACEHOLDER, TAGS};
 use state::InstanceState;
@@ -104,6 +105,17 @@ impl Action for IsolateInstance {
                 Some(_) => Assessment::Applied,
             },
             INTERFACE_GROUPS => operations::assess_interface(operation, current, applied),
+            // Before the run binds its id, any run's tag counts as the one this run would set.
+            TAGS if applied.is_none() && operation.desired[tags::RUN] == RUN_PLACEHOLDER => {
+                let same_incident = operation.desired.get(tags::INCIDENT).is_none_or(|incident| current[tags::INCIDENT] == *incident);
+                if current == &operation.prior {
+                    Assessment::Prior
+                } else if same_incident && current[tags::RUN].is_string() {
+                    Assessment::Applied
+                } else {
+                    operation.assess_exact(current, applied)
+                }
+            }
             _ => operation.assess_exact(current, applied),
         }
     }

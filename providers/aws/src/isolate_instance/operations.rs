@@ -17,7 +17,14 @@ pub(super) async fn read(ec2: &Client, target: &Target, operation: &Operation) -
             let id = find_group(ec2, vpc_id, group_role(operation)?).await?;
             Ok(json!({ "id": id }))
         }
-        INTERFACE_GROUPS => Ok(json!({ "groups": read_interface_groups(ec2, &operation.subject).await? })),
+        INTERFACE_GROUPS => {
+            let groups = read_interface_groups(ec2, &operation.subject).await?;
+            let isolated = match groups.as_slice() {
+                [only] => crate::groups::is_contain_group(ec2, only, GroupRole::Isolation).await?,
+                _ => false,
+            };
+            Ok(if isolated { json!({ "groups": groups, "isolated": true }) } else { json!({ "groups": groups }) })
+        }
         PROTECTION => {
             let protection = serde_json::to_value(read_protection(ec2, &target.id).await?).expect("protection serializes");
             Ok(only_keys_of(&operation.prior, &protection))
@@ -58,7 +65,9 @@ pub(super) fn assess_interface(operation: &Operation, current: &Value, applied: 
     }
     let left = applied.map(|a| &a["groups"]).unwrap_or(&operation.desired["groups"]);
     let via = operation.desired["via"].as_str().filter(|v| v.starts_with("sg-"));
-    if current_groups == sorted_groups(left) || via.is_some_and(|via| current_groups == [via.to_string()]) {
+    // Another run may have isolated the interface since the plan, into the same group.
+    let isolated_by_contain = current["isolated"] == true;
+    if current_groups == sorted_groups(left) || isolated_by_contain || via.is_some_and(|via| current_groups == [via.to_string()]) {
         return Assessment::Applied;
     }
     Assessment::Diverged {

@@ -32,6 +32,7 @@ pub(crate) fn check_options(options: &Map<String, Value>) -> Vec<OptionProblem> 
     let mut problems = Vec::new();
     for (key, value) in options {
         let problem = match key.as_str() {
+            _ if contain_core::is_template(value) && OPTION_KEYS.contains(&key.as_str()) => None,
             "sever_tracked_connections" | "protect" if !value.is_boolean() => Some(format!("`{key}` must be true or false, found {value}")),
             "incident" if !value.is_string() => Some(format!("`incident` must be a string, found {value}")),
             "sever_tracked_connections" | "protect" | "incident" => None,

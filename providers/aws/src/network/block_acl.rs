@@ -117,7 +117,7 @@ impl Action for BlockAddresses {
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
         let mut problems = parse_block_rules(options, EXTRA_OPTIONS).err().unwrap_or_default();
         if let Some(quota) = options.get("entry_quota") {
-            if quota.as_u64().is_none_or(|q| q < 2) {
+            if !contain_core::is_template(quota) && quota.as_u64().is_none_or(|q| q < 2) {
                 problems.push(OptionProblem { key: Some("entry_quota".into()), message: format!("`entry_quota` must be a whole number of at least 2, found {quota}") });
             }
         }

@@ -90,6 +90,7 @@ pub(crate) fn parse_block_rules(options: &Map<String, Value>, extra: &[&str]) ->
     let mut ports = Vec::new();
     match options.get("ports") {
         None => {}
+        Some(value) if contain_core::is_template(value) => {}
         Some(Value::Array(items)) => {
             for item in items {
                 match parse_ports(item) {
@@ -105,7 +106,8 @@ pub(crate) fn parse_block_rules(options: &Map<String, Value>, extra: &[&str]) ->
     }
 
     let default_protocol = if ports.is_empty() { "all" } else { "tcp" };
-    let protocol = match options.get("protocol").map(|v| v.as_str().unwrap_or("?")).unwrap_or(default_protocol) {
+    let protocol_option = options.get("protocol").filter(|v| !contain_core::is_template(v));
+    let protocol = match protocol_option.map(|v| v.as_str().unwrap_or("?")).unwrap_or(default_protocol) {
         "all" => "-1",
         "tcp" => "6",
         "udp" => "17",
@@ -118,7 +120,8 @@ pub(crate) fn parse_block_rules(options: &Map<String, Value>, extra: &[&str]) ->
         problem("ports", "`ports` needs protocol tcp or udp".to_string());
     }
 
-    let directions = match options.get("direction").map(|v| v.as_str().unwrap_or("?")).unwrap_or("both") {
+    let direction_option = options.get("direction").filter(|v| !contain_core::is_template(v));
+    let directions = match direction_option.map(|v| v.as_str().unwrap_or("?")).unwrap_or("both") {
         "inbound" => vec![Direction::Inbound],
         "outbound" => vec![Direction::Outbound],
         "both" => vec![Direction::Inbound, Direction::Outbound],
