@@ -76,6 +76,9 @@ pub fn run(report: &RunReport) -> String {
             }
         }
     }
+    if !report.evidence.is_empty() {
+        let _ = writeln!(out, "\nEvidence kept: {}", report.evidence.join(", "));
+    }
     for note in &report.notes {
         let _ = writeln!(out, "\nNote: {note}");
     }

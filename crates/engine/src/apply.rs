@@ -51,7 +51,8 @@ impl Engine {
         let journal: SharedJournal = Arc::new(Mutex::new(writer));
         tracing::info!(run_id = %run_id, playbook = %plan.playbook.name, "run started");
 
-        let steps = self.apply_steps(&context, &journal, plan).await?;
+        let evidence: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let steps = self.apply_steps(&context, &journal, plan, &evidence).await?;
         let failed = steps.iter().flat_map(|s| &s.targets).any(|t| matches!(t.outcome, TargetOutcome::Failed | TargetOutcome::Drift));
         let applied_any = steps
             .iter()
@@ -68,7 +69,8 @@ impl Engine {
         append(&journal, Event::RunFinished { status: status.to_string() })?;
         tracing::info!(run_id = %run_id, status = %status, "run finished");
 
-        let mut report = RunReport { run_id: run_id.clone(), status, playbook: plan.playbook.name.clone(), steps, journal: journal_path, notes: Vec::new() };
+        let evidence = std::mem::take(&mut *evidence.lock().expect("evidence lock"));
+        let mut report = RunReport { run_id: run_id.clone(), status, playbook: plan.playbook.name.clone(), steps, journal: journal_path, notes: Vec::new(), evidence };
         if failed && plan.on_failure == OnFailure::Rollback && applied_any {
             let mut writer = Arc::try_unwrap(journal).ok().expect("all targets finished").into_inner().expect("journal lock");
             let rollback = self.rollback_with(&mut writer, &context, false, "a target failed and the playbook's on_failure is rollback", operator).await?;
@@ -79,7 +81,7 @@ impl Engine {
         Ok(report)
     }
 
-    async fn apply_steps(&self, context: &CallContext, journal: &SharedJournal, plan: &Plan) -> Result<Vec<StepReport>, EngineError> {
+    async fn apply_steps(&self, context: &CallContext, journal: &SharedJournal, plan: &Plan, evidence: &Mutex<Vec<String>>) -> Result<Vec<StepReport>, EngineError> {
         let semaphore = Semaphore::new(self.concurrency);
         let mut reports: Vec<StepReport> = Vec::new();
         let mut failed_steps: BTreeSet<String> = BTreeSet::new();
@@ -101,7 +103,7 @@ impl Engine {
                 }
             }
 
-            let results = futures::future::join_all(runnable.iter().map(|step| self.apply_step(context, journal, step, &semaphore))).await;
+            let results = futures::future::join_all(runnable.iter().map(|step| self.apply_step(context, journal, step, &semaphore, evidence))).await;
             for result in results {
                 let report = result?;
                 if report.targets.iter().any(|t| matches!(t.outcome, TargetOutcome::Failed | TargetOutcome::Drift)) {
@@ -117,12 +119,12 @@ impl Engine {
         Ok(reports)
     }
 
-    async fn apply_step(&self, context: &CallContext, journal: &SharedJournal, step: &StepPlan, semaphore: &Semaphore) -> Result<StepReport, EngineError> {
+    async fn apply_step(&self, context: &CallContext, journal: &SharedJournal, step: &StepPlan, semaphore: &Semaphore, evidence: &Mutex<Vec<String>>) -> Result<StepReport, EngineError> {
         let action = self.action(step.action, step.targets.first().map(|t| t.target.resource_type.as_str()).unwrap_or_default());
         let targets = futures::future::join_all(step.targets.iter().map(|planned| async {
             let _permit = semaphore.acquire().await.expect("semaphore is never closed");
             match &action {
-                Some(action) => self.apply_target(context, journal, step, planned, action.as_ref()).await,
+                Some(action) => self.apply_target(context, journal, step, planned, action.as_ref(), evidence).await,
                 None => Ok(target_report(planned, TargetOutcome::Failed, Some("no provider offers this action any more".into()))),
             }
         }))
@@ -137,6 +139,7 @@ impl Engine {
         step: &StepPlan,
         planned: &PlannedTarget,
         action: &dyn Action,
+        evidence: &Mutex<Vec<String>>,
     ) -> Result<TargetReport, EngineError> {
         let target = &planned.target;
         let operations = &planned.plan.operations;
@@ -183,6 +186,8 @@ impl Engine {
 
             match action.apply(context, target, &bound).await {
                 Ok(applied) => {
+                    let kept = applied["evidence"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string));
+                    evidence.lock().expect("evidence lock").extend(kept);
                     append(journal, Event::StepApplied { step: step.id.clone(), target: target.clone(), operation_id: bound.id.clone(), applied: applied.clone(), already_in_place: false })?;
                     reports[index].outcome = OperationOutcome::Applied;
                     earlier.push((bound, applied));

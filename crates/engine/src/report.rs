@@ -133,4 +133,7 @@ pub struct RunReport {
     /// Facts for the responder, such as why the run was rolled back.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Evidence the run kept, such as snapshot ids. Rollback never deletes it.
+    #[serde(default)]
+    pub evidence: Vec<String>,
 }

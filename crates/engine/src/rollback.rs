@@ -86,6 +86,7 @@ impl Engine {
             steps: Vec::new(),
             journal: journal_path,
             notes: Vec::new(),
+            evidence: Vec::new(),
         };
         for op in &irreversible {
             report.notes.push(format!("{} on {} cannot be undone, so rollback left it: {}", op.operation.id, op.target, op.operation.description));
@@ -262,6 +263,9 @@ fn step_reports(
             step.targets[target_index].operations.push(report.clone());
         }
     }
+    // Steps in the order they ran, as a run's report lists them.
+    let first_seq = |step: &StepReport| pending.iter().filter(|op| op.step == step.id).map(|op| op.seq).min().unwrap_or(u64::MAX);
+    steps.sort_by_key(first_seq);
     for target in steps.iter_mut().flat_map(|s| s.targets.iter_mut()) {
         let nothing_reverted = target.operations.iter().all(|o| matches!(o.outcome, OperationOutcome::AlreadyReverted | OperationOutcome::Irreversible));
         if target.outcome == TargetOutcome::RolledBack && nothing_reverted {

@@ -7,6 +7,7 @@ use crate::clients::ClientFactory;
 use crate::errors::map_sdk_error;
 use crate::iam::{DisableFederation, IDENTITY_PROVIDER, ROLE, RevokeRole, RevokeUser, USER, parse_identity_provider, parse_role, parse_user};
 use crate::isolate_instance::IsolateInstance;
+use crate::snapshot::SnapshotVolumes;
 use crate::network::{BlockAddresses, BlockInGroup, IsolateSubnets, SECURITY_GROUP, SUBNET, VPC, parse_ec2_resource};
 use crate::target::{INSTANCE, parse_instance};
 
@@ -23,6 +24,7 @@ pub struct AwsProvider {
     isolate_vpc: Arc<IsolateSubnets>,
     isolate_subnet: Arc<IsolateSubnets>,
     block_group: Arc<BlockInGroup>,
+    snapshot: Arc<SnapshotVolumes>,
 }
 
 impl AwsProvider {
@@ -38,6 +40,7 @@ impl AwsProvider {
             isolate_vpc: Arc::new(IsolateSubnets::new(factory.clone(), VPC)),
             isolate_subnet: Arc::new(IsolateSubnets::new(factory.clone(), SUBNET)),
             block_group: Arc::new(BlockInGroup::new(factory.clone())),
+            snapshot: Arc::new(SnapshotVolumes::new(factory.clone())),
             factory,
         }
     }
@@ -57,7 +60,7 @@ impl Provider for AwsProvider {
 
     fn resource_types(&self) -> Vec<ResourceTypeInfo> {
         vec![
-            ResourceTypeInfo { name: INSTANCE, expected: "an instance id (i-0123456789abcdef0) or an instance ARN", actions: vec![ActionKind::Isolate] },
+            ResourceTypeInfo { name: INSTANCE, expected: "an instance id (i-0123456789abcdef0) or an instance ARN", actions: vec![ActionKind::Isolate, ActionKind::Snapshot] },
             ResourceTypeInfo { name: USER, expected: "an IAM user name or user ARN", actions: vec![ActionKind::Revoke] },
             ResourceTypeInfo { name: ROLE, expected: "an IAM role name, role ARN or instance profile ARN", actions: vec![ActionKind::Revoke] },
             ResourceTypeInfo { name: IDENTITY_PROVIDER, expected: "an IAM SAML or OIDC provider ARN", actions: vec![ActionKind::DisableSso] },
@@ -85,6 +88,7 @@ impl Provider for AwsProvider {
     fn action(&self, kind: ActionKind, resource_type: &str) -> Option<Arc<dyn Action>> {
         match (kind, resource_type) {
             (ActionKind::Isolate, INSTANCE) => Some(self.isolate_instance.clone()),
+            (ActionKind::Snapshot, INSTANCE) => Some(self.snapshot.clone()),
             (ActionKind::Revoke, USER) => Some(self.revoke_user.clone()),
             (ActionKind::Revoke, ROLE) => Some(self.revoke_role.clone()),
             (ActionKind::DisableSso, IDENTITY_PROVIDER) => Some(self.disable_federation.clone()),

@@ -51,14 +51,14 @@ async fn halt_leaves_first_interface_and_rerun_finishes() {
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     let report = run.json();
     assert_eq!(report["status"], "partial");
-    let target = &report["steps"][0]["targets"][0];
+    let target = &report["steps"][1]["targets"][0];
     assert_eq!(target["outcome"], "failed");
     let outcomes: Vec<&str> = target["operations"].as_array().unwrap().iter().map(|o| o["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["applied", "applied", "applied", "failed", "not_started", "not_started"]);
 
     let run_id = report["run_id"].as_str().unwrap();
     let journal = harness.journal(run_id);
-    let applied: Vec<&str> = records_of(&journal, "step_applied").iter().map(|r| r["operation_id"].as_str().unwrap()).collect();
+    let applied: Vec<&str> = records_of(&journal, "step_applied").iter().filter(|r| r["step"] == "isolate").map(|r| r["operation_id"].as_str().unwrap()).collect();
     assert_eq!(applied, ["group:allow-all", "group:isolation", format!("interface:{first}").as_str()]);
     let failed = records_of(&journal, "step_failed");
     assert_eq!(failed.len(), 1);
@@ -74,7 +74,7 @@ async fn halt_leaves_first_interface_and_rerun_finishes() {
     // A new run, with the fault gone, leaves the isolated interface alone and finishes the rest.
     proxy.clear_faults();
     let plan = harness.contain(&["plan", &playbook, "-i", &instance, "-i", "incident=INC-2", "-o", "json"]);
-    let ids: Vec<String> = plan.json()["plan"]["steps"][0]["targets"][0]["operations"]
+    let ids: Vec<String> = plan.json()["plan"]["steps"][1]["targets"][0]["operations"]
         .as_array()
         .unwrap()
         .iter()
@@ -104,7 +104,7 @@ async fn rollback_policy_restores_first_interface() {
     assert!(report["notes"][0].as_str().unwrap().contains("on_failure: rollback"));
 
     let journal = harness.journal(report["run_id"].as_str().unwrap());
-    let reverted: Vec<&str> = records_of(&journal, "reverted").iter().map(|r| r["operation_id"].as_str().unwrap()).collect();
+    let reverted: Vec<&str> = records_of(&journal, "reverted").iter().filter(|r| r["step"] == "isolate").map(|r| r["operation_id"].as_str().unwrap()).collect();
     let first = format!("interface:{}", harness.estate.double.interface_ids[0]);
     assert_eq!(reverted, [first.as_str(), "group:isolation", "group:allow-all"]);
 
@@ -125,7 +125,7 @@ async fn failed_second_move_returns_to_prior_groups() {
 
     let run = harness.contain_via(&proxy.url, &["run", &playbook, "-i", &instance, "-i", "incident=INC-4", "--yes", "-o", "json"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
-    let error = run.json()["steps"][0]["targets"][0]["error"].as_str().unwrap().to_string();
+    let error = run.json()["steps"][1]["targets"][0]["error"].as_str().unwrap().to_string();
     assert!(error.contains("moved back to its prior groups"), "{error}");
     assert_eq!(harness.interface_groups(&first).await, prior);
 
@@ -162,7 +162,7 @@ async fn drift_between_plan_and_apply_changes_nothing() {
     let apply = harness.contain(&["apply", &plan_file, "--yes", "-o", "json"]);
     assert_eq!(apply.code, 4, "{}{}", apply.stdout, apply.stderr);
     let report = apply.json();
-    let target = &report["steps"][0]["targets"][0];
+    let target = &report["steps"][1]["targets"][0];
     assert_eq!(target["outcome"], "drift");
     assert!(target["error"].as_str().unwrap().contains(&second), "{}", target["error"]);
 
@@ -170,7 +170,7 @@ async fn drift_between_plan_and_apply_changes_nothing() {
     assert!(before_apply == after, "a drifted target was changed:\n{}", diff(&before_apply, &after));
     let journal = harness.journal(report["run_id"].as_str().unwrap());
     assert_eq!(records_of(&journal, "step_skipped").len(), 1);
-    assert!(records_of(&journal, "step_intent").is_empty());
+    assert!(records_of(&journal, "step_intent").iter().all(|r| r["step"] != "isolate"), "no isolate operation may start on a drifted target");
 }
 
 #[tokio::test]
@@ -212,8 +212,9 @@ async fn rollback_refuses_changed_target_unless_forced() {
     let refused = harness.contain(&["rollback", &run_id, "--yes", "-o", "json"]);
     assert_eq!(refused.code, 4, "{}{}", refused.stdout, refused.stderr);
     let report = refused.json();
+    // The refusal covers the instance in every step, so nothing was reverted.
     assert_eq!(report["status"], "succeeded", "nothing was reverted, so the run is still contained");
-    let target = &report["steps"][0]["targets"][0];
+    let target = &report["steps"][1]["targets"][0];
     assert_eq!(target["outcome"], "rollback_refused");
     assert!(target["error"].as_str().unwrap().contains(&first), "{}", target["error"]);
     assert_eq!(harness.interface_groups(&second).await, isolation, "a refused target is left untouched");
@@ -240,7 +241,7 @@ async fn failed_move_back_is_journaled_and_rolled_back() {
     let run = harness.contain_via(&proxy.url, &["run", &playbook, "-i", &instance, "-i", "incident=INC-4", "--yes", "-o", "json"]);
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     let report = run.json();
-    let error = report["steps"][0]["targets"][0]["error"].as_str().unwrap().to_string();
+    let error = report["steps"][1]["targets"][0]["error"].as_str().unwrap().to_string();
     assert!(error.contains("run `contain rollback` now"), "{error}");
     let run_id = report["run_id"].as_str().unwrap().to_string();
     let journal = harness.journal(&run_id);
@@ -268,7 +269,7 @@ async fn plan_applied_after_another_run_is_no_drift() {
     let second = harness.contain(&["apply", &plan_file, "--yes", "-o", "json"]);
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
     let report = second.json();
-    let outcomes: Vec<&str> = report["steps"][0]["targets"][0]["operations"].as_array().unwrap().iter().map(|o| o["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = report["steps"][1]["targets"][0]["operations"].as_array().unwrap().iter().map(|o| o["outcome"].as_str().unwrap()).collect();
     assert!(outcomes[2..].iter().all(|o| *o == "already_in_place"), "{outcomes:?}");
     let after = harness.describe().await;
     assert!(isolated == after, "{}", diff(&isolated, &after));

@@ -226,8 +226,8 @@ async fn ec2_playbook_revokes_profile_role_sessions() {
     let run = harness.contain(&["run", contain_e2e::EC2_PLAYBOOK, "-i", &format!("instance={instance}"), "-i", "incident=INC-14", "--yes", "-o", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let report = run.json();
-    assert_eq!(report["steps"][1]["id"], "revoke-role-sessions");
-    assert_eq!(report["steps"][1]["targets"][0]["outcome"], "contained");
+    assert_eq!(report["steps"][2]["id"], "revoke-role-sessions");
+    assert_eq!(report["steps"][2]["targets"][0]["outcome"], "contained");
     let contained = harness.describe_iam().await;
     assert_eq!(role(&contained, &estate.profile_role)["inline_policies"].as_array().unwrap().len(), 1);
 

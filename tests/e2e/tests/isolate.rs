@@ -39,7 +39,7 @@ async fn plan_writes_nothing() {
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let document = plan.json();
     assert_eq!(document["digest"].as_str().map(str::len), Some(64));
-    let operations = document["plan"]["steps"][0]["targets"][0]["operations"].as_array().unwrap();
+    let operations = document["plan"]["steps"][1]["targets"][0]["operations"].as_array().unwrap();
     let ids: Vec<&str> = operations.iter().map(|o| o["id"].as_str().unwrap()).collect();
     let first = format!("interface:{}", harness.estate.double.interface_ids[0]);
     let second = format!("interface:{}", harness.estate.double.interface_ids[1]);
@@ -61,7 +61,7 @@ async fn run_isolates_and_rollback_restores() {
     let report = run.json();
     let run_id = report["run_id"].as_str().unwrap().to_string();
     assert_eq!(report["status"], "succeeded");
-    assert_eq!(report["steps"][0]["targets"][0]["outcome"], "contained");
+    assert_eq!(report["steps"][1]["targets"][0]["outcome"], "contained");
 
     let isolation = isolation_group(&harness).await;
     for interface in &harness.estate.double.interface_ids {
@@ -79,7 +79,7 @@ async fn run_isolates_and_rollback_restores() {
 
     let again = harness.contain(&args);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_eq!(again.json()["steps"][0]["targets"][0]["outcome"], "already_contained");
+    assert_eq!(again.json()["steps"][1]["targets"][0]["outcome"], "already_contained");
     let after_rerun = harness.describe().await;
     assert!(isolated == after_rerun, "re-run changed the estate:\n{}", diff(&isolated, &after_rerun));
 
@@ -127,7 +127,60 @@ async fn instance_arn_is_accepted() {
 
     let plan = harness.contain(&["plan", EC2_PLAYBOOK, "-i", &input("instance", &arn), "-i", "incident=INC-9", "-o", "json"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let target = &plan.json()["plan"]["steps"][0]["targets"][0]["target"];
+    let target = &plan.json()["plan"]["steps"][1]["targets"][0]["target"];
     assert_eq!(target["id"], harness.estate.single.instance_id.as_str());
     assert_eq!(target["region"], "us-east-1");
+}
+
+#[tokio::test]
+async fn evidence_snapshots_survive_rollback() {
+    let harness = Harness::new().await;
+    let instance = harness.estate.double.instance_id.clone();
+    let args = ["run", EC2_PLAYBOOK, "-i", &input("instance", &instance), "-i", "incident=INC-30", "--yes", "-o", "json"];
+
+    let run = harness.contain(&args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let evidence: Vec<String> = report["evidence"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string()).collect();
+    assert!(!evidence.is_empty(), "the instance's volumes were snapshotted: {report}");
+    let snapshots = harness.ec2.describe_snapshots().set_snapshot_ids(Some(evidence.clone())).send().await.unwrap();
+    for snapshot in snapshots.snapshots() {
+        let tag = |key: &str| snapshot.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string);
+        assert_eq!(tag("contain:incident").as_deref(), Some("INC-30"));
+        assert_eq!(tag("contain:run").as_deref(), report["run_id"].as_str());
+    }
+
+    let again = harness.contain(&args);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["steps"][0]["targets"][0]["outcome"], "already_contained", "the evidence exists already");
+
+    let rollback = harness.contain(&["rollback", report["run_id"].as_str().unwrap(), "--yes", "-o", "json"]);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    assert!(rollback.json()["notes"].to_string().contains("rollback never deletes evidence"), "{}", rollback.stdout);
+    let kept = harness.ec2.describe_snapshots().set_snapshot_ids(Some(evidence.clone())).send().await.unwrap();
+    assert_eq!(kept.snapshots().len(), evidence.len(), "rollback deleted evidence");
+}
+
+#[tokio::test]
+async fn evidence_shared_with_forensic_account() {
+    let harness = Harness::new().await;
+    let instance = harness.estate.single.instance_id.clone();
+    let playbook = harness.write_playbook(
+        "evidence.yaml",
+        "name: evidence\ndescription: Keep evidence in a forensic account.\ninputs:\n  instance: { type: aws.ec2.instance, description: The instance. }\nsteps:\n  - id: snapshot\n    action: snapshot\n    target: \"${{ inputs.instance }}\"\n    with: { incident: INC-31, share_with_account: \"999988887777\" }\n",
+    );
+
+    let run = harness.contain(&["run", &playbook, "-i", &input("instance", &instance), "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let snapshot = run.json()["evidence"][0].as_str().unwrap().to_string();
+    let attribute = harness
+        .ec2
+        .describe_snapshot_attribute()
+        .snapshot_id(&snapshot)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .unwrap();
+    let accounts: Vec<&str> = attribute.create_volume_permissions().iter().filter_map(|p| p.user_id()).collect();
+    assert_eq!(accounts, ["999988887777"]);
 }

@@ -1,0 +1,222 @@
+//! `snapshot` for `aws.ec2.instance`: snapshot every EBS volume of the instance as evidence,
+//! tagged with the incident and run, and optionally shared with a forensic account. Rollback
+//! never deletes evidence.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::client::Waiters;
+use aws_sdk_ec2::types::{Filter, OperationType, ResourceType, SnapshotAttributeName, Tag, TagSpecification};
+use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan, is_template};
+use serde_json::{Map, Value, json};
+
+use crate::clients::ClientFactory;
+use crate::errors::map_sdk_error;
+use crate::tags;
+use crate::target::INSTANCE;
+
+const VOLUME_SNAPSHOT: &str = "ec2.volume_snapshot";
+const RUN_PLACEHOLDER: &str = "<this run's id>";
+const OPTION_KEYS: &[&str] = &["incident", "share_with_account"];
+
+pub(crate) struct SnapshotVolumes {
+    factory: Arc<ClientFactory>,
+}
+
+impl SnapshotVolumes {
+    pub(crate) fn new(factory: Arc<ClientFactory>) -> Self {
+        SnapshotVolumes { factory }
+    }
+}
+
+fn is_account_id(value: &str) -> bool {
+    value.len() == 12 && value.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The evidence snapshot of a volume for an incident, if one exists.
+async fn find_snapshot(ec2: &Client, volume_id: &str, incident: &str) -> Result<Option<String>, ActionError> {
+    let output = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(Filter::builder().name("volume-id").values(volume_id).build())
+        .filters(Filter::builder().name(format!("tag:{}", tags::INCIDENT)).values(incident).build())
+        .send()
+        .await
+        .map_err(|e| map_sdk_error("DescribeSnapshots", volume_id, e))?;
+    Ok(output.snapshots().iter().find_map(|s| s.snapshot_id().map(str::to_string)))
+}
+
+#[async_trait]
+impl Action for SnapshotVolumes {
+    fn kind(&self) -> ActionKind {
+        ActionKind::Snapshot
+    }
+
+    fn resource_type(&self) -> &'static str {
+        INSTANCE
+    }
+
+    fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
+        let mut problems: Vec<OptionProblem> = options
+            .iter()
+            .filter_map(|(key, value)| {
+                let message = match key.as_str() {
+                    _ if is_template(value) && OPTION_KEYS.contains(&key.as_str()) => return None,
+                    "incident" if !value.is_string() => format!("`incident` must be a string, found {value}"),
+                    "share_with_account" if !value.as_str().is_some_and(is_account_id) => format!("`share_with_account` must be a 12-digit account id, found {value}"),
+                    "incident" | "share_with_account" => return None,
+                    _ => format!("unknown option `{key}` for snapshot on aws.ec2.instance: valid options are {}", OPTION_KEYS.join(", ")),
+                };
+                Some(OptionProblem { key: Some(key.clone()), message })
+            })
+            .collect();
+        if !options.contains_key("incident") {
+            problems.push(OptionProblem { key: None, message: "snapshot needs `incident`, which tags the evidence and finds it again on a re-run".into() });
+        }
+        problems
+    }
+
+    async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
+        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let output = ec2.describe_instances().instance_ids(&target.id).send().await.map_err(|e| map_sdk_error("DescribeInstances", &target.id, e))?;
+        let instance = output
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .next()
+            .ok_or_else(|| ActionError::new(ErrorKind::NotFound, format!("instance {} not found", target.id)).with_resource(&target.id))?;
+        let volumes: Vec<Value> = instance
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| Some(json!({ "device": m.device_name(), "volume_id": m.ebs()?.volume_id()? })))
+            .collect();
+        let mut existing = Map::new();
+        for volume in &volumes {
+            let volume_id = volume["volume_id"].as_str().unwrap_or_default();
+            let tagged = ec2
+                .describe_snapshots()
+                .owner_ids("self")
+                .filters(Filter::builder().name("volume-id").values(volume_id).build())
+                .filters(Filter::builder().name("tag-key").values(tags::INCIDENT).build())
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("DescribeSnapshots", volume_id, e))?;
+            let by_incident: Vec<Value> = tagged
+                .snapshots()
+                .iter()
+                .map(|s| {
+                    let incident = s.tags().iter().find(|t| t.key() == Some(tags::INCIDENT)).and_then(|t| t.value());
+                    json!({ "snapshot_id": s.snapshot_id(), "incident": incident })
+                })
+                .collect();
+            existing.insert(volume_id.to_string(), Value::Array(by_incident));
+        }
+        Ok(json!({ "instance_id": target.id, "volumes": volumes, "snapshots": existing }))
+    }
+
+    fn plan(&self, target: &Target, options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
+        let incident = options.get("incident").and_then(Value::as_str).ok_or_else(|| ActionError::new(ErrorKind::Invalid, "snapshot needs `incident`"))?;
+        let share = options.get("share_with_account").and_then(Value::as_str);
+        if share.is_some_and(|s| !is_account_id(s)) {
+            return Err(ActionError::new(ErrorKind::Invalid, format!("`share_with_account` must be a 12-digit account id, found {share:?}")));
+        }
+
+        let mut operations = Vec::new();
+        let mut notes = Vec::new();
+        for volume in state["volumes"].as_array().into_iter().flatten() {
+            let volume_id = volume["volume_id"].as_str().unwrap_or_default();
+            let existing = state["snapshots"][volume_id].as_array().into_iter().flatten().find(|s| s["incident"] == incident);
+            if let Some(existing) = existing {
+                notes.push(format!("volume {volume_id} already has evidence snapshot {} for {incident}", existing["snapshot_id"].as_str().unwrap_or("?")));
+                continue;
+            }
+            let sharing = share.map(|account| format!(", shared with account {account}")).unwrap_or_default();
+            operations.push(Operation {
+                id: format!("snapshot:{volume_id}"),
+                kind: VOLUME_SNAPSHOT.into(),
+                subject: volume_id.to_string(),
+                description: format!("snapshot volume {volume_id} ({}) of {} as evidence{sharing}", volume["device"].as_str().unwrap_or("?"), target.id),
+                prior: json!({ "snapshot": null }),
+                desired: json!({ "snapshot": "<created by this run>", "incident": incident, "run": RUN_PLACEHOLDER, "share_with_account": share }),
+                reversible: true,
+            });
+        }
+        if state["volumes"].as_array().is_none_or(Vec::is_empty) {
+            notes.push(format!("{} has no EBS volume: nothing to snapshot", target.id));
+        } else if operations.is_empty() {
+            notes.insert(0, format!("already done: every volume of {} has an evidence snapshot for {incident}", target.id));
+        }
+        notes.push("rollback never deletes evidence: the snapshots stay, and the run report lists them".into());
+        Ok(TargetPlan { state: state.clone(), operations, notes, outputs: Map::new(), uncontainable: None })
+    }
+
+    fn bind(&self, context: &CallContext, operation: &Operation, _earlier: &[(Operation, Value)]) -> Operation {
+        let mut bound = operation.clone();
+        if bound.desired["run"] == RUN_PLACEHOLDER {
+            bound.desired["run"] = json!(context.run_id);
+        }
+        bound
+    }
+
+    fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+        match (current["snapshot"].is_null(), applied) {
+            (true, _) => Assessment::Prior,
+            (false, None) => Assessment::Applied,
+            (false, Some(applied)) if applied["snapshot"] == current["snapshot"] => Assessment::Applied,
+            (false, Some(_)) => operation.assess_exact(current, applied),
+        }
+    }
+
+    async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let incident = operation.desired["incident"].as_str().unwrap_or_default();
+        Ok(json!({ "snapshot": find_snapshot(ec2, &operation.subject, incident).await? }))
+    }
+
+    async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let incident = operation.desired["incident"].as_str().unwrap_or_default();
+        let run = operation.desired["run"].as_str().unwrap_or_default();
+        let created = ec2
+            .create_snapshot()
+            .volume_id(&operation.subject)
+            .description(format!("contain evidence of {} for {incident}, run {run}", target.id))
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Snapshot)
+                    .tags(Tag::builder().key(tags::INCIDENT).value(incident).build())
+                    .tags(Tag::builder().key(tags::RUN).value(run).build())
+                    .tags(Tag::builder().key(tags::MANAGED).value("evidence").build())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("CreateSnapshot", &operation.subject, e))?;
+        let snapshot_id = created.snapshot_id().unwrap_or_default().to_string();
+
+        if let Some(account) = operation.desired["share_with_account"].as_str() {
+            // NOTE: EC2 shares a snapshot only once it is completed; moto 5.2.5 completes
+            // snapshots at once, so the wait for completion is not exercised by the tests.
+            ec2.wait_until_snapshot_completed()
+                .snapshot_ids(&snapshot_id)
+                .wait(std::time::Duration::from_secs(3600))
+                .await
+                .map_err(|e| ActionError::new(ErrorKind::Transient, format!("snapshot {snapshot_id} did not complete: {e}")).with_resource(&snapshot_id))?;
+            ec2.modify_snapshot_attribute()
+                .snapshot_id(&snapshot_id)
+                .attribute(SnapshotAttributeName::CreateVolumePermission)
+                .operation_type(OperationType::Add)
+                .user_ids(account)
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("ModifySnapshotAttribute", &snapshot_id, e))?;
+        }
+        tracing::info!(snapshot_id = %snapshot_id, volume = %operation.subject, "evidence snapshot created");
+        Ok(json!({ "snapshot": snapshot_id, "evidence": [snapshot_id] }))
+    }
+
+    async fn revert(&self, _context: &CallContext, _target: &Target, _operation: &Operation, applied: &Value) -> Result<Vec<String>, ActionError> {
+        Ok(vec![format!("kept evidence snapshot {}: rollback never deletes evidence", applied["snapshot"].as_str().unwrap_or("?"))])
+    }
+}
