@@ -20,6 +20,7 @@ mod iam;
 mod isolate_instance;
 mod network;
 mod provider;
+mod select;
 mod snapshot;
 mod target;
 mod user_agent;

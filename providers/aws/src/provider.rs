@@ -101,6 +101,21 @@ impl Provider for AwsProvider {
         }
     }
 
+    fn check_selector(&self, resource_type: &str, filters: &serde_json::Map<String, serde_json::Value>) -> Vec<contain_core::OptionProblem> {
+        match resource_type {
+            INSTANCE => crate::select::check_instance_selector(filters),
+            other => vec![contain_core::OptionProblem { key: None, message: format!("{other} targets cannot be chosen by a selector: name them instead") }],
+        }
+    }
+
+    async fn select(&self, context: &CallContext, resource_type: &str, filters: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<Target>, ActionError> {
+        if resource_type != INSTANCE {
+            return Err(ActionError::new(contain_core::ErrorKind::Invalid, format!("{resource_type} targets cannot be chosen by a selector")));
+        }
+        let clients = self.factory.clients(context, None).await?;
+        crate::select::select_instances(&clients.ec2, filters).await
+    }
+
     async fn caller_identity(&self, context: &CallContext) -> Result<CallerIdentity, ActionError> {
         let clients = self.factory.clients(context, None).await?;
         let identity = clients

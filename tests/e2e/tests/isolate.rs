@@ -184,3 +184,38 @@ async fn evidence_shared_with_forensic_account() {
     let accounts: Vec<&str> = attribute.create_volume_permissions().iter().filter_map(|p| p.user_id()).collect();
     assert_eq!(accounts, ["999988887777"]);
 }
+
+#[tokio::test]
+async fn selector_and_max_targets() {
+    let harness = Harness::new().await;
+    for instance in [&harness.estate.single.instance_id, &harness.estate.double.instance_id] {
+        harness
+            .ec2
+            .create_tags()
+            .resources(instance)
+            .tags(aws_sdk_ec2::types::Tag::builder().key("compromised").value("true").build())
+            .send()
+            .await
+            .unwrap();
+    }
+    let source = "name: tagged\ndescription: Isolate tagged instances.\ninputs:\n  vpc: { type: aws.ec2.vpc, description: The VPC. }\nsteps:\n  - id: isolate\n    action: isolate\n    target: { select: aws.ec2.instance, tags: { compromised: \"true\" }, vpc: \"${{ inputs.vpc }}\" }\n    max_targets: 1\n    with: { incident: INC-50 }\n";
+    let playbook = harness.write_playbook("tagged.yaml", source);
+    let vpc = input("vpc", &harness.estate.vpc_id);
+
+    let over = harness.contain(&["plan", &playbook, "-i", &vpc]);
+    assert_eq!(over.code, 2, "{}{}", over.stdout, over.stderr);
+    assert!(over.stderr.contains("2 targets match"), "{}", over.stderr);
+    assert!(over.stderr.contains("max_targets of 1"), "{}", over.stderr);
+
+    let raised = harness.contain(&["plan", &playbook, "-i", &vpc, "--max-targets", "5", "-o", "json"]);
+    assert_eq!(raised.code, 0, "{}", raised.stderr);
+    let targets: Vec<String> = raised.json()["plan"]["steps"][0]["targets"].as_array().unwrap().iter().map(|t| t["target"]["id"].as_str().unwrap().to_string()).collect();
+    let mut expected = vec![harness.estate.single.instance_id.clone(), harness.estate.double.instance_id.clone()];
+    expected.sort();
+    assert_eq!(targets, expected);
+
+    let bad = harness.write_playbook("bad.yaml", &source.replace("tags: { compromised: \"true\" }", "colour: red"));
+    let invalid = harness.contain(&["validate", &bad]);
+    assert_eq!(invalid.code, 2, "{}", invalid.stderr);
+    assert!(invalid.stderr.contains("unknown selector key `colour`"), "{}", invalid.stderr);
+}
