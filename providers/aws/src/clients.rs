@@ -16,6 +16,8 @@ pub(crate) struct Clients {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) sts: aws_sdk_sts::Client,
     pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) autoscaling: aws_sdk_autoscaling::Client,
+    pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 /// Builds clients from the standard AWS configuration, one set per mode, run and region.
@@ -79,15 +81,25 @@ fn build(base: &SdkConfig, context: &CallContext, region: &str) -> Clients {
     let mut iam = aws_sdk_iam::config::Builder::from(base)
         .region(Region::new(region.to_string()))
         .interceptor(RunUserAgent::new(&context.run_id));
+    let mut autoscaling = aws_sdk_autoscaling::config::Builder::from(base)
+        .region(Region::new(region.to_string()))
+        .interceptor(RunUserAgent::new(&context.run_id));
+    let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(base)
+        .region(Region::new(region.to_string()))
+        .interceptor(RunUserAgent::new(&context.run_id));
     if context.mode == Mode::Plan {
         ec2 = ec2.interceptor(PlanModeGuard);
         sts = sts.interceptor(PlanModeGuard);
         iam = iam.interceptor(PlanModeGuard);
+        autoscaling = autoscaling.interceptor(PlanModeGuard);
+        elbv2 = elbv2.interceptor(PlanModeGuard);
     }
 
     Clients {
         ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling.build()),
+        elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
     }
 }

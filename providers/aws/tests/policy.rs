@@ -10,7 +10,8 @@ fn called_actions(source: &str) -> BTreeSet<String> {
     // Whitespace is folded, then dropped around dots, so chained calls across lines read as one.
     let text = source.split_whitespace().collect::<Vec<_>>().join(" ").replace(" .", ".").replace(". ", ".");
     let mut actions = BTreeSet::new();
-    for service in ["ec2", "iam", "sts"] {
+    // The client variable names the provider uses, with the IAM prefix of each service.
+    for (service, prefix) in [("ec2", "ec2"), ("iam", "iam"), ("sts", "sts"), ("autoscaling", "autoscaling"), ("elbv2", "elasticloadbalancing")] {
         for (index, _) in text.match_indices(&format!("{service}.")) {
             let preceded_by_name = text[..index].chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
             if preceded_by_name {
@@ -22,7 +23,7 @@ fn called_actions(source: &str) -> BTreeSet<String> {
             if method.is_empty() || !rest[method.len()..].starts_with("()") || matches!(method.as_str(), "clone" | "build") {
                 continue;
             }
-            actions.insert(format!("{service}:{}", api_name(&method)));
+            actions.insert(format!("{prefix}:{}", api_name(&method)));
         }
     }
     actions

@@ -216,7 +216,8 @@ pub async fn build(ec2: &aws_sdk_ec2::Client) -> anyhow::Result<Estate> {
     Ok(Estate { vpc_id, subnet_ids, groups, single, double })
 }
 
-async fn any_image(ec2: &aws_sdk_ec2::Client) -> anyhow::Result<String> {
+/// Returns the id of an x86_64 image that moto offers.
+pub async fn any_image(ec2: &aws_sdk_ec2::Client) -> anyhow::Result<String> {
     let images = ec2
         .describe_images()
         .filters(Filter::builder().name("architecture").values("x86_64").build())

@@ -2,6 +2,7 @@
 
 mod operations;
 mod plan;
+mod scaling;
 mod state;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::clients::{ClientFactory, Clients};
 use crate::tags;
 use crate::target::INSTANCE;
 use plan::{ALLOW_ALL_OP, ALLOW_ALL_PLACEHOLDER, ENSURE_GROUP, INTERFACE_GROUPS, ISOLATION_OP, ISOLATION_PLACEHOLDER, PROTECTION, RUN_PLACEHOLDER, TAGS};
+use scaling::{ASG_MEMBERSHIP, ASG_SIZES, TARGET_REGISTRATION};
 use state::InstanceState;
 
 /// Isolates an EC2 instance, one network interface at a time, because the instance-level group
@@ -50,7 +52,7 @@ impl Action for IsolateInstance {
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
         let clients = self.clients(context, target).await?;
-        let state = state::inspect_instance(&clients.ec2, &target.id).await?;
+        let state = state::inspect_instance(&clients, &target.id).await?;
         Ok(serde_json::to_value(state).expect("instance state serializes"))
     }
 
@@ -63,7 +65,10 @@ impl Action for IsolateInstance {
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let clients = self.clients(context, target).await?;
-        operations::read(&clients.ec2, target, operation).await
+        match operation.kind.as_str() {
+            ASG_SIZES | ASG_MEMBERSHIP | TARGET_REGISTRATION => scaling::read(&clients.autoscaling, &clients.elbv2, &target.id, operation).await,
+            _ => operations::read(&clients.ec2, target, operation).await,
+        }
     }
 
     fn bind(&self, context: &CallContext, operation: &Operation, earlier: &[(Operation, Value)]) -> Operation {
@@ -105,6 +110,22 @@ impl Action for IsolateInstance {
                 Some(_) => Assessment::Applied,
             },
             INTERFACE_GROUPS => operations::assess_interface(operation, current, applied),
+            // The group's desired capacity follows the instance in and out of Standby, so only
+            // the minimum and maximum tell whether someone else changed the sizes.
+            ASG_SIZES => {
+                let bounds = |v: &Value| (v["min"].clone(), v["max"].clone());
+                if bounds(current) == bounds(&operation.prior) {
+                    Assessment::Prior
+                } else if bounds(current) == bounds(applied.unwrap_or(&operation.desired)) {
+                    Assessment::Applied
+                } else {
+                    Assessment::Diverged { detail: format!("the sizes of Auto Scaling group {} are now {current}", operation.subject) }
+                }
+            }
+            TARGET_REGISTRATION => {
+                let registered = current["registered"] == true;
+                if registered { Assessment::Prior } else { Assessment::Applied }
+            }
             // Before the run binds its id, any run's tag counts as the one this run would set.
             TAGS if applied.is_none() && operation.desired[tags::RUN] == RUN_PLACEHOLDER => {
                 let same_incident = operation.desired.get(tags::INCIDENT).is_none_or(|incident| current[tags::INCIDENT] == *incident);
@@ -123,6 +144,7 @@ impl Action for IsolateInstance {
     async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let clients = self.clients(context, target).await?;
         match operation.kind.as_str() {
+            ASG_SIZES | ASG_MEMBERSHIP | TARGET_REGISTRATION => scaling::apply(&clients.autoscaling, &clients.elbv2, &target.id, operation).await,
             ENSURE_GROUP => operations::apply_ensure_group(&clients.ec2, operation).await,
             INTERFACE_GROUPS => operations::apply_interface(&clients.ec2, operation).await,
             PROTECTION => operations::apply_protection(&clients.ec2, &target.id, &operation.desired).await,
@@ -134,6 +156,7 @@ impl Action for IsolateInstance {
     async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, applied: &Value) -> Result<Vec<String>, ActionError> {
         let clients = self.clients(context, target).await?;
         match operation.kind.as_str() {
+            ASG_SIZES | ASG_MEMBERSHIP | TARGET_REGISTRATION => scaling::revert(&clients.autoscaling, &clients.elbv2, &target.id, operation).await.map(|()| Vec::new()),
             ENSURE_GROUP => operations::revert_ensure_group(&clients.ec2, applied).await,
             INTERFACE_GROUPS => operations::set_interface_groups(&clients.ec2, &operation.subject, &operation.prior["groups"]).await.map(|()| Vec::new()),
             PROTECTION => operations::apply_protection(&clients.ec2, &target.id, &operation.prior).await.map(|_| Vec::new()),

@@ -3,6 +3,7 @@
 use contain_core::{ActionError, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
 use serde_json::{Map, Value, json};
 
+use super::scaling::{AutoScalingMode, plan_scaling};
 use super::state::InstanceState;
 use crate::groups::GroupRole;
 use crate::tags;
@@ -19,13 +20,15 @@ pub(crate) const RUN_PLACEHOLDER: &str = "<this run's id>";
 pub(crate) const ISOLATION_PLACEHOLDER: &str = "<the isolation group>";
 pub(crate) const ALLOW_ALL_PLACEHOLDER: &str = "<the allow-all group>";
 
-const OPTION_KEYS: &[&str] = &["sever_tracked_connections", "protect", "incident"];
+const OPTION_KEYS: &[&str] = &["sever_tracked_connections", "protect", "incident", "auto_scaling", "deregister_targets"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Options {
     pub sever_tracked_connections: bool,
     pub protect: bool,
     pub incident: Option<String>,
+    pub auto_scaling: AutoScalingMode,
+    pub deregister_targets: bool,
 }
 
 pub(crate) fn check_options(options: &Map<String, Value>) -> Vec<OptionProblem> {
@@ -33,7 +36,9 @@ pub(crate) fn check_options(options: &Map<String, Value>) -> Vec<OptionProblem> 
     for (key, value) in options {
         let problem = match key.as_str() {
             _ if contain_core::is_template(value) && OPTION_KEYS.contains(&key.as_str()) => None,
-            "sever_tracked_connections" | "protect" if !value.is_boolean() => Some(format!("`{key}` must be true or false, found {value}")),
+            "sever_tracked_connections" | "protect" | "deregister_targets" if !value.is_boolean() => Some(format!("`{key}` must be true or false, found {value}")),
+            "auto_scaling" if !matches!(value.as_str(), Some("standby" | "detach")) => Some(format!("invalid `auto_scaling` {value}: valid values are standby, detach")),
+            "auto_scaling" | "deregister_targets" => None,
             "incident" if !value.is_string() => Some(format!("`incident` must be a string, found {value}")),
             "sever_tracked_connections" | "protect" | "incident" => None,
             _ => Some(format!("unknown option `{key}` for isolate on aws.ec2.instance: valid options are {}", OPTION_KEYS.join(", "))),
@@ -54,6 +59,8 @@ pub(crate) fn parse_options(options: &Map<String, Value>) -> Result<Options, Act
         sever_tracked_connections: options.get("sever_tracked_connections").and_then(Value::as_bool).unwrap_or(true),
         protect: options.get("protect").and_then(Value::as_bool).unwrap_or(true),
         incident: options.get("incident").and_then(Value::as_str).map(str::to_string),
+        auto_scaling: if options.get("auto_scaling").and_then(Value::as_str) == Some("detach") { AutoScalingMode::Detach } else { AutoScalingMode::Standby },
+        deregister_targets: options.get("deregister_targets").and_then(Value::as_bool).unwrap_or(true),
     })
 }
 
@@ -72,6 +79,7 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
     outputs.insert("instance_id".into(), json!(instance));
     outputs.insert("vpc_id".into(), json!(state.vpc_id));
     outputs.insert("instance_profile".into(), json!(state.instance_profile));
+    outputs.insert("auto_scaling_group".into(), json!(state.auto_scaling.as_ref().map(|a| a.group.clone())));
     let state_value = serde_json::to_value(state).expect("instance state serializes");
 
     let isolated = |groups: &[String]| state.isolation_group.as_ref().is_some_and(|g| groups == [g.clone()]);
@@ -93,6 +101,7 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
         operations.push(ensure_group_op(state, GroupRole::AllowAll));
     }
     operations.push(ensure_group_op(state, GroupRole::Isolation));
+    plan_scaling(instance, state.auto_scaling.as_ref(), &state.target_groups, options.auto_scaling, options.deregister_targets, &mut operations)?;
 
     let isolation_ref = state.isolation_group.clone().unwrap_or_else(|| ISOLATION_PLACEHOLDER.to_string());
     let allow_all_ref = state.allow_all_group.clone().unwrap_or_else(|| ALLOW_ALL_PLACEHOLDER.to_string());

@@ -7,6 +7,8 @@ use aws_sdk_ec2::types::InstanceAttributeName;
 use contain_core::{ActionError, ErrorKind};
 use serde::{Deserialize, Serialize};
 
+use super::scaling::{AutoScalingState, Registration, inspect_auto_scaling, inspect_registrations};
+use crate::clients::Clients;
 use crate::errors::map_sdk_error;
 use crate::groups::{GroupRole, find_group};
 use crate::tags;
@@ -23,6 +25,10 @@ pub(crate) struct InstanceState {
     pub isolation_group: Option<String>,
     pub allow_all_group: Option<String>,
     pub instance_profile: Option<String>,
+    #[serde(default)]
+    pub auto_scaling: Option<AutoScalingState>,
+    #[serde(default)]
+    pub target_groups: Vec<Registration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,7 +47,8 @@ pub(crate) struct Protection {
     pub shutdown_behavior: String,
 }
 
-pub(crate) async fn inspect_instance(ec2: &Client, instance_id: &str) -> Result<InstanceState, ActionError> {
+pub(crate) async fn inspect_instance(clients: &Clients, instance_id: &str) -> Result<InstanceState, ActionError> {
+    let ec2 = &clients.ec2;
     let output = ec2
         .describe_instances()
         .instance_ids(instance_id)
@@ -98,6 +105,8 @@ pub(crate) async fn inspect_instance(ec2: &Client, instance_id: &str) -> Result<
         isolation_group,
         allow_all_group,
         instance_profile: instance.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
+        auto_scaling: inspect_auto_scaling(&clients.autoscaling, instance_id).await?,
+        target_groups: inspect_registrations(&clients.elbv2, instance_id).await?,
     })
 }
 
