@@ -108,8 +108,12 @@ pub async fn fresh_account(endpoint: &str) -> anyhow::Result<Account> {
         .await;
     let sts = aws_sdk_sts::Client::new(&config);
 
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
-    let account_id = format!("{:012}", (u64::from(std::process::id()) * 1_000_000_007 + u64::from(nanos)) % 1_000_000_000_000);
+    // Unique across the tests of one process (the counter) and across processes (time and pid).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let sequence = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
+    let seed = nanos / 1000 ^ (u64::from(std::process::id()) << 20) ^ (sequence << 40);
+    let account_id = format!("{:012}", (seed.wrapping_mul(6_364_136_223_846_793_005) >> 20) % 1_000_000_000_000);
     let assumed = sts
         .assume_role()
         .role_arn(format!("arn:aws:iam::{account_id}:role/contain-test"))
