@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use contain_aws::AwsProvider;
+use contain_aws::{AccountRole, AwsProvider};
 use contain_core::Provider;
 use contain_engine::{Engine, EngineError, Plan, PlanFile, RunReport, RunStatus, TargetOutcome, run_summary};
 use contain_journal::{journal_path, list_run_ids, read_journal};
@@ -15,15 +15,21 @@ use crate::args::{Cli, Command, OutputFormat, RunsCommand};
 use crate::config::{Config, state_dir};
 use crate::{InvalidInput, exit, render};
 
-fn providers() -> Vec<Arc<dyn Provider>> {
-    vec![Arc::new(AwsProvider::new())]
+fn providers(config: &Config) -> Vec<Arc<dyn Provider>> {
+    let accounts = config
+        .aws
+        .accounts
+        .iter()
+        .map(|(account, role)| (account.clone(), AccountRole { role_arn: role.role_arn.clone(), external_id: role.external_id.clone() }))
+        .collect();
+    vec![Arc::new(AwsProvider::with_accounts(accounts))]
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let config = Config::load(cli.config.as_deref())?;
     let engine = || -> anyhow::Result<Engine> {
         let dir = state_dir(cli.state_dir.as_deref(), &config)?;
-        let mut engine = Engine::new(providers(), dir);
+        let mut engine = Engine::new(providers(&config), dir);
         if let Some(concurrency) = config.engine.concurrency {
             engine = engine.with_concurrency(concurrency);
         }
@@ -31,7 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     };
 
     match cli.command {
-        Command::Validate { playbooks } => validate(&playbooks),
+        Command::Validate { playbooks } => validate(&playbooks, &providers(&config)),
         Command::Plan { playbook, inputs, output, out } => {
             let engine = engine()?;
             let engine = engine.with_max_targets(inputs.max_targets.map(|m| m as usize));
@@ -143,11 +149,10 @@ fn check_run_id(run_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn validate(paths: &[PathBuf]) -> anyhow::Result<u8> {
-    let providers = providers();
+fn validate(paths: &[PathBuf], providers: &[Arc<dyn Provider>]) -> anyhow::Result<u8> {
     let mut problems = 0;
     for path in paths {
-        match load_playbook(path, &providers) {
+        match load_playbook(path, providers) {
             Ok((playbook, _)) => {
                 let count = playbook.steps.len();
                 println!("{}: ok ({count} {})", path.display(), if count == 1 { "step" } else { "steps" });

@@ -9,12 +9,33 @@ use serde::Deserialize;
 /// [engine]
 /// concurrency = 8            # targets changed at once
 /// state_dir = "/var/lib/contain"
+///
+/// [aws.accounts.123456789012]  # targets in this account use this role
+/// role_arn = "arn:aws:iam::123456789012:role/contain"
+/// external_id = "…"          # when the role's trust policy requires one
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub engine: EngineConfig,
+    #[serde(default)]
+    pub aws: AwsConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// The role to assume per account id.
+    #[serde(default)]
+    pub accounts: std::collections::BTreeMap<String, AccountConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub role_arn: String,
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +64,16 @@ impl Config {
         let config: Config = toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))?;
         if config.engine.concurrency == Some(0) {
             anyhow::bail!("invalid configuration file {}: engine.concurrency is 0; it must be at least 1", path.display());
+        }
+        for (account, role) in &config.aws.accounts {
+            let valid_account = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());
+            if !valid_account || !role.role_arn.starts_with("arn:") {
+                anyhow::bail!(
+                    "invalid configuration file {}: aws.accounts.{account} needs a 12-digit account id and a role ARN, found role_arn `{}`",
+                    path.display(),
+                    role.role_arn
+                );
+            }
         }
         Ok(config)
     }

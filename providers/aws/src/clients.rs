@@ -1,10 +1,11 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_types::app_name::AppName;
 use aws_types::region::Region;
-use contain_core::{ActionError, CallContext, ErrorKind, Mode};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use contain_core::{ActionError, CallContext, ErrorKind, Mode, Target};
 use tokio::sync::OnceCell;
 
 use crate::guard::PlanModeGuard;
@@ -27,10 +28,30 @@ pub(crate) struct Clients {
 #[derive(Default)]
 pub(crate) struct ClientFactory {
     base: OnceCell<SdkConfig>,
-    cache: Mutex<HashMap<(Mode, String, String), Arc<Clients>>>,
+    /// The role to assume per account id, for targets in other accounts.
+    accounts: BTreeMap<String, AccountRole>,
+    cache: Mutex<HashMap<(Mode, String, String, Option<String>), Arc<Clients>>>,
+}
+
+/// The role contain assumes in another account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRole {
+    pub role_arn: String,
+    /// Sent as `ExternalId` when the role's trust policy requires one.
+    pub external_id: Option<String>,
 }
 
 impl ClientFactory {
+    pub(crate) fn with_accounts(accounts: BTreeMap<String, AccountRole>) -> Self {
+        ClientFactory { accounts, ..ClientFactory::default() }
+    }
+
+    /// The clients for a target: in its region and, when its account has a configured role, with
+    /// that role's credentials.
+    pub(crate) async fn for_target(&self, context: &CallContext, target: &Target) -> Result<Arc<Clients>, ActionError> {
+        self.clients_in(context, target.region.as_deref(), target.account.as_deref()).await
+    }
+
     async fn base(&self) -> &SdkConfig {
         self.base
             .get_or_init(|| async {
@@ -42,6 +63,10 @@ impl ClientFactory {
 
     /// The clients for a call context, in `region` or else the configured region.
     pub(crate) async fn clients(&self, context: &CallContext, region: Option<&str>) -> Result<Arc<Clients>, ActionError> {
+        self.clients_in(context, region, None).await
+    }
+
+    async fn clients_in(&self, context: &CallContext, region: Option<&str>, account: Option<&str>) -> Result<Arc<Clients>, ActionError> {
         let base = self.base().await;
         let region = match region.map(str::to_string).or_else(|| base.region().map(|r| r.to_string())) {
             Some(region) => region,
@@ -53,10 +78,20 @@ impl ClientFactory {
             }
         };
 
-        let key = (context.mode, context.run_id.clone(), region.clone());
+        let role = account.and_then(|a| self.accounts.get(a));
+        let key = (context.mode, context.run_id.clone(), region.clone(), role.map(|_| account.unwrap_or_default().to_string()));
         if let Some(clients) = self.cache.lock().expect("client cache lock").get(&key) {
             return Ok(clients.clone());
         }
+        let assumed;
+        let base = match role {
+            Some(role) => {
+                assumed = assume_role(base, role, context).await;
+                tracing::debug!(role_arn = %role.role_arn, account = account.unwrap_or_default(), "using the configured role for the account");
+                &assumed
+            }
+            None => base,
+        };
 
         tracing::debug!(
             endpoint = base.endpoint_url().unwrap_or("the AWS default for the region"),
@@ -69,6 +104,21 @@ impl ClientFactory {
         self.cache.lock().expect("client cache lock").insert(key, clients.clone());
         Ok(clients)
     }
+}
+
+/// A configuration whose credentials come from assuming `role`, with the run id in the session
+/// name so that the account's CloudTrail names the run.
+///
+/// NOTE: the credentials provider sends AssumeRole with its own STS client, which the plan-mode
+/// guard does not wrap; AssumeRole changes nothing in the account, so plans send it too.
+async fn assume_role(base: &SdkConfig, role: &AccountRole, context: &CallContext) -> SdkConfig {
+    let session: String = format!("contain-{}", context.run_id).chars().take(64).collect();
+    let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn).session_name(session).configure(base);
+    if let Some(external_id) = &role.external_id {
+        provider = provider.external_id(external_id);
+    }
+    let provider = provider.build().await;
+    base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
 }
 
 fn build(base: &SdkConfig, context: &CallContext, region: &str) -> Clients {

@@ -26,6 +26,7 @@ mod target;
 mod user_agent;
 
 pub use guard::is_read_only_operation;
+pub use clients::AccountRole;
 pub use provider::AwsProvider;
 pub use target::parse_instance;
 

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use contain_core::{Action, ActionError, ActionKind, CallContext, CallerIdentity, Provider, ResourceTypeInfo, Target, TargetParseError};
 
-use crate::clients::ClientFactory;
+use crate::clients::{AccountRole, ClientFactory};
 use crate::errors::map_sdk_error;
 use crate::iam::{DisableFederation, IDENTITY_PROVIDER, ROLE, RevokeRole, RevokeUser, USER, parse_identity_provider, parse_role, parse_user};
 use crate::isolate_instance::IsolateInstance;
@@ -29,7 +29,12 @@ pub struct AwsProvider {
 
 impl AwsProvider {
     pub fn new() -> Self {
-        let factory = Arc::new(ClientFactory::default());
+        Self::with_accounts(std::collections::BTreeMap::new())
+    }
+
+    /// A provider that assumes the given role for targets in each listed account.
+    pub fn with_accounts(accounts: std::collections::BTreeMap<String, AccountRole>) -> Self {
+        let factory = Arc::new(ClientFactory::with_accounts(accounts));
         AwsProvider {
             isolate_instance: Arc::new(IsolateInstance::new(factory.clone())),
             revoke_user: Arc::new(RevokeUser::new(factory.clone())),

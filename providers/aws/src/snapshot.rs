@@ -78,7 +78,7 @@ impl Action for SnapshotVolumes {
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let output = ec2.describe_instances().instance_ids(&target.id).send().await.map_err(|e| map_sdk_error("DescribeInstances", &target.id, e))?;
         let instance = output
             .reservations()
@@ -169,13 +169,13 @@ impl Action for SnapshotVolumes {
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let incident = operation.desired["incident"].as_str().unwrap_or_default();
         Ok(json!({ "snapshot": find_snapshot(ec2, &operation.subject, incident).await? }))
     }
 
     async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let incident = operation.desired["incident"].as_str().unwrap_or_default();
         let run = operation.desired["run"].as_str().unwrap_or_default();
         let created = ec2

@@ -150,3 +150,35 @@ async fn journal_holds_no_secret() {
         assert!(!run.stderr.contains(secret.as_str()), "the log holds a secret");
     }
 }
+
+#[tokio::test]
+async fn targets_in_other_account_use_configured_role() {
+    let operator = Harness::new().await;
+    let other = Harness::new().await;
+    let before = other.describe().await;
+    let proxy = FaultProxy::start(&operator.endpoint).await.unwrap();
+    let config = operator.state_dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[aws.accounts.{}]\nrole_arn = \"arn:aws:iam::{}:role/contain-responder\"\nexternal_id = \"incident-ext-7\"\n", other.account.account_id, other.account.account_id),
+    )
+    .unwrap();
+    let arn = format!("arn:aws:ec2:us-east-1:{}:instance/{}", other.account.account_id, other.estate.single.instance_id);
+
+    let run = operator.contain_via(&proxy.url, &["--config", config.to_str().unwrap(), "run", EC2_PLAYBOOK, "-i", &format!("instance={arn}"), "-i", "incident=INC-70", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run_id = run.json()["run_id"].as_str().unwrap().to_string();
+    let isolated = other.interface_groups(&other.estate.single.interface_ids[0]).await;
+    assert_eq!(isolated.len(), 1, "the instance in the other account is isolated");
+
+    // moto 5.2.5 does not check the external id, so the test checks that contain sends it.
+    let assumed: Vec<_> = proxy.seen().into_iter().filter(|r| r.action == "AssumeRole").collect();
+    assert!(!assumed.is_empty(), "no AssumeRole was sent");
+    assert!(assumed.iter().all(|r| r.body.contains("ExternalId=incident-ext-7")), "{:?}", assumed.iter().map(|r| &r.body).collect::<Vec<_>>());
+    assert!(assumed.iter().any(|r| r.body.contains(&format!("RoleSessionName=contain-{run_id}"))), "the session name carries the run id");
+
+    let rollback = operator.contain(&["--config", config.to_str().unwrap(), "rollback", &run_id, "--yes"]);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    let after = other.describe().await;
+    assert!(before == after, "{}", diff(&before, &after));
+}

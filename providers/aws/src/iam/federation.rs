@@ -113,7 +113,7 @@ impl Action for DisableFederation {
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
-        let iam = &self.factory.clients(context, None).await?.iam;
+        let iam = &self.factory.for_target(context, target).await?.iam;
         provider_exists(iam, &target.id).await?;
         let roles = trusting_roles(iam, &target.id).await?;
         Ok(json!({ "provider": target.id, "roles": roles }))
@@ -196,8 +196,8 @@ impl Action for DisableFederation {
         }
     }
 
-    async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let iam = &self.factory.clients(context, None).await?.iam;
+    async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let iam = &self.factory.for_target(context, target).await?.iam;
         if operation.kind == INLINE_POLICY {
             return sessions::read(iam, operation).await;
         }
@@ -206,8 +206,8 @@ impl Action for DisableFederation {
         Ok(json!({ "document": decode_document(raw) }))
     }
 
-    async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let iam = &self.factory.clients(context, None).await?.iam;
+    async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let iam = &self.factory.for_target(context, target).await?.iam;
         if operation.kind == INLINE_POLICY {
             return sessions::apply(iam, operation).await;
         }
@@ -221,8 +221,8 @@ impl Action for DisableFederation {
         Ok(json!({ "document": document }))
     }
 
-    async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
-        let iam = &self.factory.clients(context, None).await?.iam;
+    async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
+        let iam = &self.factory.for_target(context, target).await?.iam;
         if operation.kind == INLINE_POLICY {
             return sessions::revert(iam, operation).await;
         }

@@ -109,7 +109,7 @@ impl Action for RevokeRole {
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
-        let iam = &self.factory.clients(context, None).await?.iam;
+        let iam = &self.factory.for_target(context, target).await?.iam;
         let state = match target.id.split_once(":instance-profile/") {
             Some((_, path)) => {
                 let profile_name = path.rsplit('/').next().unwrap_or_default();
@@ -155,18 +155,18 @@ impl Action for RevokeRole {
         sessions::bind(context, operation)
     }
 
-    async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        sessions::read(&self.factory.clients(context, None).await?.iam, operation).await
+    async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        sessions::read(&self.factory.for_target(context, target).await?.iam, operation).await
     }
 
-    async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+    async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         expect_inline_policy(operation)?;
-        sessions::apply(&self.factory.clients(context, None).await?.iam, operation).await
+        sessions::apply(&self.factory.for_target(context, target).await?.iam, operation).await
     }
 
-    async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
+    async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
         expect_inline_policy(operation)?;
-        sessions::revert(&self.factory.clients(context, None).await?.iam, operation).await
+        sessions::revert(&self.factory.for_target(context, target).await?.iam, operation).await
     }
 }
 

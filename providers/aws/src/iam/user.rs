@@ -388,7 +388,7 @@ impl Action for RevokeUser {
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
-        let clients = self.factory.clients(context, None).await?;
+        let clients = self.factory.for_target(context, target).await?;
         let state = inspect_user(&clients.iam, &target.id).await?;
         Ok(serde_json::to_value(state).expect("user state serializes"))
     }
@@ -402,8 +402,8 @@ impl Action for RevokeUser {
         if operation.kind == INLINE_POLICY { sessions::bind(context, operation) } else { operation.clone() }
     }
 
-    async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let iam = &self.factory.clients(context, None).await?.iam;
+    async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let iam = &self.factory.for_target(context, target).await?.iam;
         match operation.kind.as_str() {
             CREDENTIAL_STATUS => read_credential(iam, operation).await,
             INLINE_POLICY => sessions::read(iam, operation).await,
@@ -427,8 +427,8 @@ impl Action for RevokeUser {
         }
     }
 
-    async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let iam = &self.factory.clients(context, None).await?.iam;
+    async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let iam = &self.factory.for_target(context, target).await?.iam;
         match operation.kind.as_str() {
             CREDENTIAL_STATUS => {
                 set_credential_status(iam, operation, "Inactive").await?;
@@ -448,8 +448,8 @@ impl Action for RevokeUser {
         }
     }
 
-    async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
-        let iam = &self.factory.clients(context, None).await?.iam;
+    async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
+        let iam = &self.factory.for_target(context, target).await?.iam;
         match operation.kind.as_str() {
             CREDENTIAL_STATUS => {
                 let prior = operation.prior["status"].as_str().unwrap_or("Active");

@@ -32,7 +32,7 @@ impl IsolateInstance {
     }
 
     async fn clients(&self, context: &CallContext, target: &Target) -> Result<Arc<Clients>, ActionError> {
-        self.factory.clients(context, target.region.as_deref()).await
+        self.factory.for_target(context, target).await
     }
 }
 

@@ -125,7 +125,7 @@ impl Action for BlockAddresses {
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let (vpc_id, subnets) = target_subnets(ec2, target).await?;
         let acls = describe_acls(ec2, Filter::builder().name("vpc-id").values(&vpc_id).build(), &vpc_id).await?;
         let acls: Vec<Acl> = acls.into_iter().filter(|acl| acl.associations.iter().any(|(s, _)| subnets.contains(s))).collect();
@@ -163,12 +163,12 @@ impl Action for BlockAddresses {
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         read_entry(ec2, operation).await
     }
 
     async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let entry: AclEntry = serde_json::from_value(operation.desired["entry"].clone()).map_err(|e| ActionError::new(ErrorKind::Invalid, format!("operation {}: {e}", operation.id)))?;
         let mut request = ec2
             .create_network_acl_entry()
@@ -186,7 +186,7 @@ impl Action for BlockAddresses {
     }
 
     async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         // Delete only the entry this run added: the same ACL, number, direction and CIDR.
         let current = read_entry(ec2, operation).await?;
         if current["entry"].is_null() {

@@ -109,7 +109,7 @@ impl Action for BlockInGroup {
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         Ok(json!({ "group_id": target.id, "ranges": read_ranges(ec2, &target.id).await? }))
     }
 
@@ -151,14 +151,14 @@ impl Action for BlockInGroup {
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let rule = rule_of(operation)?;
         let present = read_ranges(ec2, &target.id).await?.iter().any(|r| same_rule(r, &rule));
         Ok(json!({ "present": present }))
     }
 
     async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let rule = rule_of(operation)?;
         revoke(ec2, &target.id, &rule).await?;
         // AWS can answer success for a revoke that matched nothing, so the group is read back.
@@ -169,7 +169,7 @@ impl Action for BlockInGroup {
     }
 
     async fn revert(&self, context: &CallContext, target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
-        let ec2 = &self.factory.clients(context, target.region.as_deref()).await?.ec2;
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let rule = rule_of(operation)?;
         if !read_ranges(ec2, &target.id).await?.iter().any(|r| same_rule(r, &rule)) {
             authorize(ec2, &target.id, &rule).await?;

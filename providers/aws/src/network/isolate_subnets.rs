@@ -31,7 +31,7 @@ impl IsolateSubnets {
     }
 
     async fn ec2(&self, context: &CallContext, target: &Target) -> Result<Client, ActionError> {
-        Ok(self.factory.clients(context, target.region.as_deref()).await?.ec2.clone())
+        Ok(self.factory.for_target(context, target).await?.ec2.clone())
     }
 }
 
