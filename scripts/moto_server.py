@@ -10,6 +10,9 @@ Corrections, each for a moto 5.2.5 behaviour that contain's tests would otherwis
 
 The test suite checks that this correction is in effect (test `moto_reports_interface_groups_only`).
 
+- moto names a permission set `arn:aws:sso:::instance/ssoins-…/ps-…`; IAM Identity Center
+  names it `arn:aws:sso:::permissionSet/ssoins-…/ps-…`. The patch generates the AWS form.
+
 One test hook, because moto offers no way to age an access key:
 
 - moto sets an access key's creation date to the time of the call, and its last-used date only
@@ -23,6 +26,8 @@ import sys
 
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.iam.models import User
+from moto.moto_api._internal import mock_random
+from moto.ssoadmin.models import PermissionSet
 from moto.server import main
 
 
@@ -45,6 +50,15 @@ def create_aged_access_key(self, *args, **kwargs):
 
 
 User.create_access_key = create_aged_access_key
+
+
+def permission_set_arn(instance_arn):
+    partition, instance = instance_arn.split(":")[1], instance_arn.rsplit("/", 1)[-1]
+    suffix = mock_random.get_random_string(length=16).lower()
+    return "arn:{}:sso:::permissionSet/{}/ps-{}".format(partition, instance, suffix)
+
+
+PermissionSet.generate_id = staticmethod(permission_set_arn)
 
 if __name__ == "__main__":
     host_and_port = sys.argv[1:]

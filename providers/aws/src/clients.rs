@@ -19,6 +19,7 @@ pub(crate) struct Clients {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) autoscaling: aws_sdk_autoscaling::Client,
     pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) sso: aws_sdk_ssoadmin::Client,
 }
 
 /// Builds clients from the standard AWS configuration, one set per mode, run and region.
@@ -137,7 +138,11 @@ fn build(base: &SdkConfig, context: &CallContext, region: &str) -> Clients {
     let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(base)
         .region(Region::new(region.to_string()))
         .interceptor(RunUserAgent::new(&context.run_id));
+    let mut sso = aws_sdk_ssoadmin::config::Builder::from(base)
+        .region(Region::new(region.to_string()))
+        .interceptor(RunUserAgent::new(&context.run_id));
     if context.mode == Mode::Plan {
+        sso = sso.interceptor(PlanModeGuard);
         ec2 = ec2.interceptor(PlanModeGuard);
         sts = sts.interceptor(PlanModeGuard);
         iam = iam.interceptor(PlanModeGuard);
@@ -151,5 +156,6 @@ fn build(base: &SdkConfig, context: &CallContext, region: &str) -> Clients {
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling.build()),
         elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
+        sso: aws_sdk_ssoadmin::Client::from_conf(sso.build()),
     }
 }

@@ -5,7 +5,9 @@ use contain_core::{Action, ActionError, ActionKind, CallContext, CallerIdentity,
 
 use crate::clients::{AccountRole, ClientFactory};
 use crate::errors::map_sdk_error;
-use crate::iam::{DisableFederation, IDENTITY_PROVIDER, ROLE, RevokeRole, RevokeUser, USER, parse_identity_provider, parse_role, parse_user};
+use crate::iam::{
+    DisableFederation, DisablePermissionSet, IDENTITY_PROVIDER, PERMISSION_SET, ROLE, RevokeRole, RevokeUser, USER, parse_identity_provider, parse_permission_set, parse_role, parse_user,
+};
 use crate::isolate_instance::IsolateInstance;
 use crate::snapshot::SnapshotVolumes;
 use crate::network::{BlockAddresses, BlockInGroup, IsolateSubnets, SECURITY_GROUP, SUBNET, VPC, parse_ec2_resource};
@@ -25,6 +27,7 @@ pub struct AwsProvider {
     isolate_subnet: Arc<IsolateSubnets>,
     block_group: Arc<BlockInGroup>,
     snapshot: Arc<SnapshotVolumes>,
+    disable_permission_set: Arc<DisablePermissionSet>,
 }
 
 impl AwsProvider {
@@ -46,6 +49,7 @@ impl AwsProvider {
             isolate_subnet: Arc::new(IsolateSubnets::new(factory.clone(), SUBNET)),
             block_group: Arc::new(BlockInGroup::new(factory.clone())),
             snapshot: Arc::new(SnapshotVolumes::new(factory.clone())),
+            disable_permission_set: Arc::new(DisablePermissionSet::new(factory.clone())),
             factory,
         }
     }
@@ -71,6 +75,7 @@ impl Provider for AwsProvider {
             ResourceTypeInfo { name: IDENTITY_PROVIDER, expected: "an IAM SAML or OIDC provider ARN", actions: vec![ActionKind::DisableSso] },
             ResourceTypeInfo { name: VPC, expected: "a VPC id (vpc-…) or ARN", actions: vec![ActionKind::Isolate, ActionKind::Block] },
             ResourceTypeInfo { name: SUBNET, expected: "a subnet id (subnet-…) or ARN", actions: vec![ActionKind::Isolate, ActionKind::Block] },
+            ResourceTypeInfo { name: PERMISSION_SET, expected: "an IAM Identity Center permission set ARN", actions: vec![ActionKind::DisableSso] },
             ResourceTypeInfo { name: SECURITY_GROUP, expected: "a security group id (sg-…) or ARN", actions: vec![ActionKind::Block] },
         ]
     }
@@ -81,6 +86,7 @@ impl Provider for AwsProvider {
             USER => parse_user(value),
             ROLE => parse_role(value),
             IDENTITY_PROVIDER => parse_identity_provider(value),
+            PERMISSION_SET => parse_permission_set(value),
             VPC | SUBNET | SECURITY_GROUP => parse_ec2_resource(resource_type, value),
             other => Err(TargetParseError {
                 resource_type: other.to_string(),
@@ -97,6 +103,7 @@ impl Provider for AwsProvider {
             (ActionKind::Revoke, USER) => Some(self.revoke_user.clone()),
             (ActionKind::Revoke, ROLE) => Some(self.revoke_role.clone()),
             (ActionKind::DisableSso, IDENTITY_PROVIDER) => Some(self.disable_federation.clone()),
+            (ActionKind::DisableSso, PERMISSION_SET) => Some(self.disable_permission_set.clone()),
             (ActionKind::Block, VPC) => Some(self.block_vpc.clone()),
             (ActionKind::Block, SUBNET) => Some(self.block_subnet.clone()),
             (ActionKind::Isolate, VPC) => Some(self.isolate_vpc.clone()),

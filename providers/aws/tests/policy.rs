@@ -11,7 +11,7 @@ fn called_actions(source: &str) -> BTreeSet<String> {
     let text = source.split_whitespace().collect::<Vec<_>>().join(" ").replace(" .", ".").replace(". ", ".");
     let mut actions = BTreeSet::new();
     // The client variable names the provider uses, with the IAM prefix of each service.
-    for (service, prefix) in [("ec2", "ec2"), ("iam", "iam"), ("sts", "sts"), ("autoscaling", "autoscaling"), ("elbv2", "elasticloadbalancing")] {
+    for (service, prefix) in [("ec2", "ec2"), ("iam", "iam"), ("sts", "sts"), ("autoscaling", "autoscaling"), ("elbv2", "elasticloadbalancing"), ("sso", "sso")] {
         for (index, _) in text.match_indices(&format!("{service}.")) {
             let preceded_by_name = text[..index].chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
             if preceded_by_name {

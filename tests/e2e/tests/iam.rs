@@ -238,3 +238,55 @@ async fn ec2_playbook_revokes_profile_role_sessions() {
     assert!(before_ec2 == after_ec2, "{}", diff(&before_ec2, &after_ec2));
     assert!(before_iam == after_iam, "{}", diff(&before_iam, &after_iam));
 }
+
+async fn permission_set_policy(sso: &aws_sdk_ssoadmin::Client, instance: &str, permission_set: &str) -> Option<String> {
+    let output = sso.get_inline_policy_for_permission_set().instance_arn(instance).permission_set_arn(permission_set).send().await.unwrap();
+    output.inline_policy().filter(|p| !p.is_empty()).map(str::to_string)
+}
+
+#[tokio::test]
+async fn permission_set_denies_older_sessions() {
+    let harness = Harness::new().await;
+    let sso = aws_sdk_ssoadmin::Client::new(&harness.account.sdk_config(&harness.endpoint).await);
+    let instance = sso.list_instances().send().await.unwrap().instances()[0].instance_arn().unwrap().to_string();
+    // moto 5.2.5 returns SessionDuration as a number unless one is given; AWS returns an
+    // ISO 8601 duration, which the SDK requires, so the test gives one.
+    let created = sso.create_permission_set().instance_arn(&instance).name("IncidentAdmins").session_duration("PT1H").send().await.unwrap();
+    let permission_set = created.permission_set().unwrap().permission_set_arn().unwrap().to_string();
+    let prior = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadLogs","Effect":"Allow","Action":"logs:Get*","Resource":"*"}]}"#;
+    sso.put_inline_policy_to_permission_set().instance_arn(&instance).permission_set_arn(&permission_set).inline_policy(prior).send().await.unwrap();
+    sso.provision_permission_set()
+        .instance_arn(&instance)
+        .permission_set_arn(&permission_set)
+        .target_type(aws_sdk_ssoadmin::types::ProvisionTargetType::AllProvisionedAccounts)
+        .send()
+        .await
+        .unwrap();
+    let playbook = harness.write_playbook(
+        "permission-set.yaml",
+        "name: permission-set\ndescription: Cut off a permission set's sessions.\ninputs:\n  set: { type: aws.sso.permission_set, description: The permission set. }\nsteps:\n  - id: lockout\n    action: disable_sso\n    target: \"${{ inputs.set }}\"\n",
+    );
+    let set = format!("set={permission_set}");
+
+    let plan = harness.contain(&["plan", &playbook, "-i", &set]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert_eq!(permission_set_policy(&sso, &instance, &permission_set).await.as_deref(), Some(prior), "plan wrote nothing");
+
+    let run = harness.contain(&["run", &playbook, "-i", &set, "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let contained: serde_json::Value = serde_json::from_str(&permission_set_policy(&sso, &instance, &permission_set).await.unwrap()).unwrap();
+    let statements = contained["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "the existing statement stays: {contained}");
+    assert_eq!(statements[1]["Effect"], "Deny");
+    assert!(statements[1]["Condition"]["DateLessThan"]["aws:TokenIssueTime"].is_string());
+
+    let again = harness.contain(&["run", &playbook, "-i", &set, "--yes", "-o", "json"]);
+    assert_eq!(again.json()["steps"][0]["targets"][0]["outcome"], "already_contained");
+
+    let rollback = harness.contain(&["rollback", run.json()["run_id"].as_str().unwrap(), "--yes"]);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    assert_eq!(permission_set_policy(&sso, &instance, &permission_set).await.as_deref(), Some(prior), "the prior policy is restored verbatim");
+    let twice = harness.contain(&["rollback", run.json()["run_id"].as_str().unwrap(), "--yes"]);
+    assert_eq!(twice.code, 0, "{}", twice.stderr);
+    assert_eq!(permission_set_policy(&sso, &instance, &permission_set).await.as_deref(), Some(prior));
+}
