@@ -41,6 +41,9 @@ pub fn plan(plan: &Plan) -> String {
             for note in &planned.plan.notes {
                 let _ = writeln!(out, "    note: {note}");
             }
+            for missing in &planned.plan.missing_permissions {
+                let _ = writeln!(out, "    MISSING PERMISSION: {missing}");
+            }
         }
     }
 

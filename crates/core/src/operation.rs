@@ -48,6 +48,10 @@ pub struct TargetPlan {
     /// example). Such a target has no operations and counts as not contained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncontainable: Option<String>,
+    /// Permissions the caller lacks for the operations, as the permission pre-flight found them,
+    /// such as `ec2:ModifyNetworkInterfaceAttribute on eni-0abc…`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_permissions: Vec<String>,
 }
 
 /// How the current value of an operation's subject relates to the operation.

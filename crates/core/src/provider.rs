@@ -143,6 +143,15 @@ pub trait Action: Send + Sync {
         state: &Value,
     ) -> Result<TargetPlan, ActionError>;
 
+    /// Checks, without changing anything, whether the caller may make the planned changes, and
+    /// returns the permissions it lacks. Called while planning: the plan-mode clients let through
+    /// only reads and the provider's named list of calls sent with a dry-run flag. The default
+    /// checks nothing.
+    async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
+        let _ = (context, target, plan);
+        Ok(Vec::new())
+    }
+
     /// Reads the current value of an operation's subject, in the shape of `operation.prior`.
     /// Read-only.
     async fn read(

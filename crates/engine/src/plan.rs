@@ -147,6 +147,19 @@ impl Engine {
                     Err(error) => Err(error),
                 };
                 let result = result.and_then(|plan| check_irreversible(step, plan));
+                let result = match result {
+                    Ok(mut plan) if !plan.operations.is_empty() => match action.preflight(&context, &target, &plan).await {
+                        Ok(missing) => {
+                            plan.missing_permissions = missing;
+                            Ok(plan)
+                        }
+                        Err(error) => {
+                            plan.notes.push(format!("the permission pre-flight could not run: {error}"));
+                            Ok(plan)
+                        }
+                    },
+                    other => other,
+                };
                 planned.push(match result {
                     Ok(plan) => PlannedTarget { target, plan, error: None },
                     Err(error) => PlannedTarget { target, plan: TargetPlan::default(), error: Some(error.message) },

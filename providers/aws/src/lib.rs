@@ -19,6 +19,7 @@ mod guard;
 mod iam;
 mod isolate_instance;
 mod network;
+mod preflight;
 mod provider;
 mod select;
 mod snapshot;

@@ -148,7 +148,7 @@ impl Action for SnapshotVolumes {
             notes.insert(0, format!("already done: every volume of {} has an evidence snapshot for {incident}", target.id));
         }
         notes.push("rollback never deletes evidence: the snapshots stay, and the run report lists them".into());
-        Ok(TargetPlan { state: state.clone(), operations, notes, outputs: Map::new(), uncontainable: None })
+        Ok(TargetPlan { state: state.clone(), operations, notes, outputs: Map::new(), uncontainable: None, missing_permissions: Vec::new() })
     }
 
     fn bind(&self, context: &CallContext, operation: &Operation, _earlier: &[(Operation, Value)]) -> Operation {
@@ -166,6 +166,16 @@ impl Action for SnapshotVolumes {
             (false, Some(applied)) if applied["snapshot"] == current["snapshot"] => Assessment::Applied,
             (false, Some(_)) => operation.assess_exact(current, applied),
         }
+    }
+
+    async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
+        let mut missing = Vec::new();
+        for operation in &plan.operations {
+            let request = ec2.create_snapshot().volume_id(&operation.subject).dry_run(true);
+            missing.extend(crate::preflight::dry_run_answer("CreateSnapshot", &operation.subject, request.send().await));
+        }
+        Ok(missing)
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {

@@ -20,6 +20,9 @@ fn halting_playbook(harness: &Harness) -> String {
 fn fail_interface(proxy: &FaultProxy, interface_id: &str, skip: usize, times: usize) {
     proxy.add_fault(Fault {
         body_contains: vec!["Action=ModifyNetworkInterfaceAttribute".into(), format!("NetworkInterfaceId={interface_id}")],
+        // The plan's permission pre-flight sends the same call with DryRun=true.
+        body_lacks: vec!["DryRun=true".into()],
+        body: None,
         skip,
         times,
         status: 400,
@@ -132,7 +135,7 @@ async fn failed_second_move_returns_to_prior_groups() {
     let calls: Vec<String> = proxy
         .seen()
         .iter()
-        .filter(|r| r.action == "ModifyNetworkInterfaceAttribute" && r.body.contains(&first))
+        .filter(|r| r.action == "ModifyNetworkInterfaceAttribute" && r.body.contains(&first) && !r.body.contains("DryRun=true"))
         .map(|r| r.body.clone())
         .collect();
     assert_eq!(calls.len(), 3, "into allow-all, into isolation (failed), back to prior: {calls:?}");

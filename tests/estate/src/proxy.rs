@@ -15,6 +15,10 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub body_contains: Vec<String>,
+    /// Requests whose body contains any of these strings do not match, such as `DryRun=true`.
+    pub body_lacks: Vec<String>,
+    /// The response body, instead of an EC2 error document built from `code` and `message`.
+    pub body: Option<String>,
     pub skip: usize,
     pub times: usize,
     pub status: u16,
@@ -120,7 +124,8 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
     let fault = {
         let mut state = state.lock().expect("proxy state");
         let fault = state.faults.iter_mut().find_map(|(fault, matched)| {
-            if !fault.body_contains.iter().all(|s| body_text.contains(s.as_str())) {
+            let excluded = fault.body_lacks.iter().any(|s| body_text.contains(s.as_str()));
+            if excluded || !fault.body_contains.iter().all(|s| body_text.contains(s.as_str())) {
                 return None;
             }
             *matched += 1;
@@ -131,10 +136,12 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
     };
 
     if let Some(fault) = fault {
-        let xml = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
-            fault.code, fault.message
-        );
+        let xml = fault.body.clone().unwrap_or_else(|| {
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
+                fault.code, fault.message
+            )
+        });
         let response = format!(
             "HTTP/1.1 {} Injected\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{xml}",
             fault.status,

@@ -173,7 +173,7 @@ impl Action for DisableFederation {
 
         let mut outputs = Map::new();
         outputs.insert("roles".into(), json!(roles.iter().map(|r| r.role.arn.clone()).collect::<Vec<_>>()));
-        Ok(TargetPlan { state: state.clone(), operations, notes, outputs, uncontainable: None })
+        Ok(TargetPlan { state: state.clone(), operations, notes, outputs, uncontainable: None, missing_permissions: Vec::new() })
     }
 
     fn bind(&self, context: &CallContext, operation: &Operation, _earlier: &[(Operation, Value)]) -> Operation {

@@ -186,7 +186,7 @@ impl Action for DisablePermissionSet {
             desired: json!({ "policy": TIME_PLACEHOLDER }),
             reversible: true,
         };
-        Ok(TargetPlan { state: state.clone(), operations: vec![operation], notes, outputs: Map::new(), uncontainable: None })
+        Ok(TargetPlan { state: state.clone(), operations: vec![operation], notes, outputs: Map::new(), uncontainable: None, missing_permissions: Vec::new() })
     }
 
     fn bind(&self, _context: &CallContext, operation: &Operation, _earlier: &[(Operation, Value)]) -> Operation {

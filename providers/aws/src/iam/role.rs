@@ -148,11 +148,17 @@ impl Action for RevokeRole {
         if operations.is_empty() {
             notes.insert(0, format!("already contained: nothing to do for role {}", role.name));
         }
-        Ok(TargetPlan { state: state.clone(), operations, notes, outputs, uncontainable: None })
+        Ok(TargetPlan { state: state.clone(), operations, notes, outputs, uncontainable: None, missing_permissions: Vec::new() })
     }
 
     fn bind(&self, context: &CallContext, operation: &Operation, _earlier: &[(Operation, Value)]) -> Operation {
         sessions::bind(context, operation)
+    }
+
+    async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
+        let clients = self.factory.for_target(context, target).await?;
+        let arn = plan.state["role"]["arn"].as_str().unwrap_or_default();
+        crate::preflight::simulate(&clients.iam, &clients.sts, &["iam:PutRolePolicy", "iam:DeleteRolePolicy"], arn).await
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {

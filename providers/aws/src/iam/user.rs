@@ -303,7 +303,7 @@ fn plan_user(options: &Map<String, Value>, state: &UserState) -> Result<TargetPl
     let mut outputs = Map::new();
     outputs.insert("user".into(), json!(user));
     outputs.insert("arn".into(), json!(state.arn));
-    Ok(TargetPlan { state: state_value, operations, notes, outputs, uncontainable: None })
+    Ok(TargetPlan { state: state_value, operations, notes, outputs, uncontainable: None, missing_permissions: Vec::new() })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -400,6 +400,25 @@ impl Action for RevokeUser {
 
     fn bind(&self, context: &CallContext, operation: &Operation, _earlier: &[(Operation, Value)]) -> Operation {
         if operation.kind == INLINE_POLICY { sessions::bind(context, operation) } else { operation.clone() }
+    }
+
+    async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
+        let clients = self.factory.for_target(context, target).await?;
+        let mut actions: Vec<&str> = Vec::new();
+        for operation in &plan.operations {
+            let needed: &[&str] = match (operation.kind.as_str(), operation.desired["credential"].as_str()) {
+                (CREDENTIAL_STATUS, Some("access_key")) => &["iam:UpdateAccessKey"],
+                (CREDENTIAL_STATUS, Some("ssh_key")) => &["iam:UpdateSSHPublicKey"],
+                (CREDENTIAL_STATUS, Some("signing_certificate")) => &["iam:UpdateSigningCertificate"],
+                (CREDENTIAL_STATUS, _) => &["iam:UpdateServiceSpecificCredential"],
+                (INLINE_POLICY, _) => &["iam:PutUserPolicy", "iam:DeleteUserPolicy"],
+                (ACCESS_KEY_DELETE, _) => &["iam:DeleteAccessKey"],
+                _ => &["iam:DeleteLoginProfile"],
+            };
+            actions.extend(needed.iter().filter(|a| !actions.contains(a)).collect::<Vec<_>>());
+        }
+        let arn = plan.state["arn"].as_str().unwrap_or_default();
+        crate::preflight::simulate(&clients.iam, &clients.sts, &actions, arn).await
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {

@@ -63,6 +63,41 @@ impl Action for IsolateInstance {
         plan::plan(target, &options, &state)
     }
 
+    async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
+        let clients = self.clients(context, target).await?;
+        let ec2 = &clients.ec2;
+        let mut missing = Vec::new();
+        for operation in &plan.operations {
+            let subject = operation.subject.as_str();
+            let answer = match operation.kind.as_str() {
+                ENSURE_GROUP if operation.prior["id"].is_null() => {
+                    let vpc_id = operation.desired["vpc_id"].as_str().unwrap_or_default();
+                    let request = ec2.create_security_group().group_name(subject).description("contain permission pre-flight").vpc_id(vpc_id).dry_run(true);
+                    crate::preflight::dry_run_answer("CreateSecurityGroup", vpc_id, request.send().await)
+                }
+                INTERFACE_GROUPS => {
+                    let groups: Vec<String> = operation.prior["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str().map(str::to_string)).collect();
+                    let request = ec2.modify_network_interface_attribute().network_interface_id(subject).set_groups(Some(groups)).dry_run(true);
+                    crate::preflight::dry_run_answer("ModifyNetworkInterfaceAttribute", subject, request.send().await)
+                }
+                PROTECTION => {
+                    let flag = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build();
+                    let request = ec2.modify_instance_attribute().instance_id(&target.id).disable_api_termination(flag).dry_run(true);
+                    crate::preflight::dry_run_answer("ModifyInstanceAttribute", &target.id, request.send().await)
+                }
+                TAGS => {
+                    let tag = aws_sdk_ec2::types::Tag::builder().key(tags::RUN).value(&context.run_id).build();
+                    let request = ec2.create_tags().resources(&target.id).tags(tag).dry_run(true);
+                    crate::preflight::dry_run_answer("CreateTags", &target.id, request.send().await)
+                }
+                _ => None,
+            };
+            missing.extend(answer);
+        }
+        missing.dedup();
+        Ok(missing)
+    }
+
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let clients = self.clients(context, target).await?;
         match operation.kind.as_str() {

@@ -90,7 +90,7 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
             operations: Vec::new(),
             notes: vec![format!("already isolated: every interface of {instance} is in the isolation group {group}; nothing to do")],
             outputs,
-            uncontainable: None,
+            uncontainable: None, missing_permissions: Vec::new(),
         });
     }
 
@@ -151,7 +151,7 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
     }
     let _ = target;
 
-    Ok(TargetPlan { state: state_value, operations, notes, outputs, uncontainable: None })
+    Ok(TargetPlan { state: state_value, operations, notes, outputs, uncontainable: None, missing_permissions: Vec::new() })
 }
 
 fn ensure_group_op(state: &InstanceState, role: GroupRole) -> Operation {

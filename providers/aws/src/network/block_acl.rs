@@ -159,7 +159,7 @@ impl Action for BlockAddresses {
         }
         let mut outputs = Map::new();
         outputs.insert("subnets".into(), state["subnets"].clone());
-        Ok(TargetPlan { state: state.clone(), operations, notes, outputs, uncontainable: None })
+        Ok(TargetPlan { state: state.clone(), operations, notes, outputs, uncontainable: None, missing_permissions: Vec::new() })
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {

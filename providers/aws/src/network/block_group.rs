@@ -147,7 +147,25 @@ impl Action for BlockInGroup {
         if operations.is_empty() {
             notes.insert(0, format!("already contained: no rule of {} names the listed ranges", target.id));
         }
-        Ok(TargetPlan { state: state.clone(), operations, notes, outputs: Map::new(), uncontainable: None })
+        Ok(TargetPlan { state: state.clone(), operations, notes, outputs: Map::new(), uncontainable: None, missing_permissions: Vec::new() })
+    }
+
+    async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
+        let ec2 = &self.factory.for_target(context, target).await?.ec2;
+        let mut missing = Vec::new();
+        for operation in &plan.operations {
+            let rule = rule_of(operation)?;
+            let answer = if rule.egress {
+                let request = ec2.revoke_security_group_egress().group_id(&target.id).ip_permissions(permission(&rule, false)).dry_run(true);
+                crate::preflight::dry_run_answer("RevokeSecurityGroupEgress", &target.id, request.send().await)
+            } else {
+                let request = ec2.revoke_security_group_ingress().group_id(&target.id).ip_permissions(permission(&rule, false)).dry_run(true);
+                crate::preflight::dry_run_answer("RevokeSecurityGroupIngress", &target.id, request.send().await)
+            };
+            missing.extend(answer);
+        }
+        missing.dedup();
+        Ok(missing)
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {

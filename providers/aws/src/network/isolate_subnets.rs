@@ -125,7 +125,7 @@ impl Action for IsolateSubnets {
         if pending.is_empty() {
             let mut notes = notes;
             notes.insert(0, format!("already isolated: every subnet of {target} uses the isolation network ACL"));
-            return Ok(TargetPlan { state: state.clone(), operations: Vec::new(), notes, outputs, uncontainable: None });
+            return Ok(TargetPlan { state: state.clone(), operations: Vec::new(), notes, outputs, uncontainable: None, missing_permissions: Vec::new() });
         }
 
         let acl_ref = isolation.map(str::to_string).unwrap_or_else(|| ACL_PLACEHOLDER.to_string());
@@ -152,7 +152,7 @@ impl Action for IsolateSubnets {
                 reversible: true,
             });
         }
-        Ok(TargetPlan { state: state.clone(), operations, notes, outputs, uncontainable: None })
+        Ok(TargetPlan { state: state.clone(), operations, notes, outputs, uncontainable: None, missing_permissions: Vec::new() })
     }
 
     fn bind(&self, _context: &CallContext, operation: &Operation, earlier: &[(Operation, Value)]) -> Operation {
