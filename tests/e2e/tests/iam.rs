@@ -290,3 +290,60 @@ async fn permission_set_denies_older_sessions() {
     assert_eq!(twice.code, 0, "{}", twice.stderr);
     assert_eq!(permission_set_policy(&sso, &instance, &permission_set).await.as_deref(), Some(prior));
 }
+
+fn service_credentials_answer(status: &str) -> String {
+    format!(
+        "<ListServiceSpecificCredentialsResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ListServiceSpecificCredentialsResult><ServiceSpecificCredentials><member><UserName>analyst</UserName><Status>{status}</Status><ServiceUserName>analyst-at-1</ServiceUserName><CreateDate>2026-01-01T00:00:00Z</CreateDate><ServiceSpecificCredentialId>ACCAEXAMPLE123456789</ServiceSpecificCredentialId><ServiceName>codecommit.amazonaws.com</ServiceName></member></ServiceSpecificCredentials></ListServiceSpecificCredentialsResult><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></ListServiceSpecificCredentialsResponse>"
+    )
+}
+
+fn answer(action: &str, body: String) -> contain_test_estate::Fault {
+    contain_test_estate::Fault {
+        body_contains: vec![format!("Action={action}")],
+        body_lacks: Vec::new(),
+        body: Some(body),
+        skip: 0,
+        times: 1000,
+        status: 200,
+        code: String::new(),
+        message: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn service_specific_credentials_through_fake() {
+    let harness = Harness::new().await;
+    harness.build_iam().await;
+    // moto 5.2.5 lacks the service-specific credential calls; the test proxy answers those two
+    // calls in IAM's shape, and forwards everything else to moto.
+    let proxy = contain_test_estate::FaultProxy::start(&harness.endpoint).await.unwrap();
+    proxy.add_fault(answer("ListServiceSpecificCredentials", service_credentials_answer("Active")));
+    proxy.add_fault(answer(
+        "UpdateServiceSpecificCredential",
+        "<UpdateServiceSpecificCredentialResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></UpdateServiceSpecificCredentialResponse>".into(),
+    ));
+    let playbook = harness.write_playbook(
+        "service-credentials.yaml",
+        "name: service-credentials\ndescription: Deactivate service-specific credentials.\ninputs:\n  user: { type: aws.iam.user, description: The user. }\nsteps:\n  - id: revoke\n    action: revoke\n    target: \"${{ inputs.user }}\"\n    with: { access_keys: false, revoke_sessions: false, service_specific_credentials: true }\n",
+    );
+
+    let run = harness.contain_via(&proxy.url, &["run", &playbook, "-i", "user=analyst", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let operations = run.json()["steps"][0]["targets"][0]["operations"].clone();
+    assert_eq!(operations[0]["id"], "service_credential:ACCAEXAMPLE123456789", "{operations}");
+    let updates: Vec<String> = proxy.seen().into_iter().filter(|r| r.action == "UpdateServiceSpecificCredential").map(|r| r.body).collect();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert!(updates[0].contains("Status=Inactive"), "{}", updates[0]);
+
+    proxy.clear_faults();
+    proxy.add_fault(answer("ListServiceSpecificCredentials", service_credentials_answer("Inactive")));
+    proxy.add_fault(answer(
+        "UpdateServiceSpecificCredential",
+        "<UpdateServiceSpecificCredentialResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata></UpdateServiceSpecificCredentialResponse>".into(),
+    ));
+    let rollback = harness.contain_via(&proxy.url, &["rollback", run.json()["run_id"].as_str().unwrap(), "--yes"]);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    let updates: Vec<String> = proxy.seen().into_iter().filter(|r| r.action == "UpdateServiceSpecificCredential").map(|r| r.body).collect();
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert!(updates[1].contains("Status=Active"), "rollback sets the journaled status again: {}", updates[1]);
+}

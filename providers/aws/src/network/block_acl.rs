@@ -219,3 +219,34 @@ async fn read_entry(ec2: &aws_sdk_ec2::Client, operation: &Operation) -> Result<
     let entry = acl.entries.iter().find(|e| e.rule_number == number && e.egress == egress);
     Ok(json!({ "entry": entry }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::rules::Ports;
+
+    fn entry(rule_number: i32, action: &str) -> AclEntry {
+        AclEntry { rule_number, egress: false, action: action.into(), cidr: "0.0.0.0/0".into(), protocol: "-1".into(), from_port: None, to_port: None }
+    }
+
+    fn rules(addresses: &[&str]) -> BlockRules {
+        BlockRules { addresses: addresses.iter().map(|a| a.to_string()).collect(), ports: Vec::<Ports>::new(), protocol: "-1".into(), directions: vec![Direction::Inbound] }
+    }
+
+    #[test]
+    fn deny_takes_highest_free_number_below_allow() {
+        let acl = Acl { id: "acl-1".into(), is_default: true, entries: vec![entry(100, "allow"), entry(99, "deny"), entry(32767, "deny")], associations: Vec::new(), managed_by_contain: false };
+        let (mut operations, mut notes) = (Vec::new(), Vec::new());
+        plan_direction(&acl, Direction::Inbound, &rules(&["198.51.100.0/24"]), 20, &mut operations, &mut notes).unwrap();
+        assert_eq!(operations[0].desired["entry"]["rule_number"], 98);
+    }
+
+    #[test]
+    fn no_free_number_fails_clearly() {
+        let acl = Acl { id: "acl-1".into(), is_default: true, entries: vec![entry(2, "allow"), entry(1, "deny")], associations: Vec::new(), managed_by_contain: false };
+        let (mut operations, mut notes) = (Vec::new(), Vec::new());
+        let error = plan_direction(&acl, Direction::Inbound, &rules(&["198.51.100.0/24"]), 20, &mut operations, &mut notes).unwrap_err();
+        assert!(error.contains("no rule number is free below 2"), "{error}");
+        assert!(error.contains("acl-1"), "{error}");
+    }
+}
