@@ -51,7 +51,7 @@ impl Plan {
         hex::encode(Sha256::digest(serde_json::to_vec(&value).expect("JSON values serialize")))
     }
 
-    /// The problems that keep the plan from being applied.
+    /// Lists the problems that keep the plan from being applied.
     pub fn errors(&self) -> Vec<String> {
         self.steps
             .iter()

@@ -1,16 +1,19 @@
 //! The AWS provider of contain.
 //!
-//! It handles the resource type `aws.ec2.instance` with the `isolate` action: each network
-//! interface of the instance is moved to an isolation security group (created per VPC, with no
-//! rules), first through an allow-all group so that tracked connections are cut; termination
-//! and stop protection are turned on; the instance is tagged with the incident and run.
+//! Resource types and their actions:
 //!
-//! Layout: [`clients`] builds SDK clients per run and mode, with the plan-mode guard of
-//! [`guard`] that refuses every request that is not a read; [`errors`] maps SDK errors to
-//! `contain_core` error kinds in one place; `isolate_instance` holds the action.
+//! - `aws.ec2.instance`: isolate (`isolate_instance`) and snapshot (`snapshot`).
+//! - `aws.ec2.vpc`, `aws.ec2.subnet`, `aws.ec2.security_group`: block and isolate (`network`).
+//! - `aws.iam.user`, `aws.iam.role`: revoke; `aws.iam.identity_provider`,
+//!   `aws.sso.permission_set`: disable_sso (`iam`).
+//!
+//! [`clients`] builds SDK clients per run, mode, region and account, with the plan-mode guard of
+//! [`guard`] that refuses every request that is not a read or a named dry run. [`errors`] maps
+//! SDK errors to `contain_core` error kinds in one place, and `preflight` checks permissions
+//! while planning.
 //!
 //! Settings come from the standard AWS places (environment, profiles, `AWS_REGION`,
-//! `AWS_ENDPOINT_URL`).
+//! `AWS_ENDPOINT_URL`); roles for other accounts come from [`AccountRole`]s.
 
 mod clients;
 mod errors;

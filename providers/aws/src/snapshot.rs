@@ -34,7 +34,7 @@ fn is_account_id(value: &str) -> bool {
     value.len() == 12 && value.chars().all(|c| c.is_ascii_digit())
 }
 
-/// The evidence snapshot of a volume for an incident, if one exists.
+/// Finds the evidence snapshot of a volume for an incident, if one exists.
 async fn find_snapshot(ec2: &Client, volume_id: &str, incident: &str) -> Result<Option<String>, ActionError> {
     let output = ec2
         .describe_snapshots()

@@ -81,6 +81,16 @@ async fn trusting_roles(iam: &Client, provider_arn: &str) -> Result<Vec<Trusting
     Ok(found)
 }
 
+async fn set_trust_policy(iam: &Client, role: &str, document: &str) -> Result<(), ActionError> {
+    iam.update_assume_role_policy()
+        .role_name(role)
+        .policy_document(document)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| map_sdk_error("UpdateAssumeRolePolicy", role, e))
+}
+
 /// The length IAM counts against the trust policy quota: characters other than white space.
 fn policy_length(document: &str) -> u64 {
     document.chars().filter(|c| !c.is_whitespace()).count() as u64
@@ -212,12 +222,7 @@ impl Action for DisableFederation {
             return sessions::apply(iam, operation).await;
         }
         let document = operation.desired["document"].as_str().unwrap_or_default();
-        iam.update_assume_role_policy()
-            .role_name(&operation.subject)
-            .policy_document(document)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("UpdateAssumeRolePolicy", &operation.subject, e))?;
+        set_trust_policy(iam, &operation.subject, document).await?;
         Ok(json!({ "document": document }))
     }
 
@@ -227,13 +232,7 @@ impl Action for DisableFederation {
             return sessions::revert(iam, operation).await;
         }
         // The prior document is restored verbatim, as it was journaled.
-        let document = operation.prior["document"].as_str().unwrap_or_default();
-        iam.update_assume_role_policy()
-            .role_name(&operation.subject)
-            .policy_document(document)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error("UpdateAssumeRolePolicy", &operation.subject, e))?;
+        set_trust_policy(iam, &operation.subject, operation.prior["document"].as_str().unwrap_or_default()).await?;
         Ok(Vec::new())
     }
 }

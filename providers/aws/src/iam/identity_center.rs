@@ -106,7 +106,7 @@ async fn provision(sso: &Client, permission_set: &str) -> Result<(), ActionError
         .await
         .map_err(|e| map_sdk_error("ProvisionPermissionSet", permission_set, e))?;
     let mut status = output.permission_set_provisioning_status().cloned();
-    // NOTE: moto 5.2.5 answers SUCCEEDED at once and lacks the status call, so this polling
+    // NOTE: moto 5.2.5 returns SUCCEEDED at once and lacks the status call, so this polling
     // path is not exercised by the tests.
     for _ in 0..120 {
         match status.as_ref().and_then(|s| s.status()) {

@@ -30,7 +30,7 @@ pub(crate) struct RoleState {
     pub(crate) inline_policies: Vec<String>,
 }
 
-/// Why contain cannot change a role, if it cannot.
+/// Returns why contain cannot change a role, if it cannot.
 pub(crate) fn uncontainable_reason(path: &str, name: &str) -> Option<String> {
     if path.starts_with(SERVICE_LINKED_PATH) {
         Some(format!("role {name} is service-linked: IAM lets only its service change it, so contain cannot revoke its sessions"))

@@ -31,16 +31,6 @@ const OPTION_KEYS: &[&str] = &[
     "deny_all",
     "delete_login_profile",
 ];
-const BOOLEAN_OPTIONS: &[&str] = &[
-    "access_keys",
-    "delete_access_keys",
-    "ssh_public_keys",
-    "signing_certificates",
-    "service_specific_credentials",
-    "revoke_sessions",
-    "deny_all",
-    "delete_login_profile",
-];
 
 /// Which access keys a step changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +71,7 @@ pub(crate) fn check_options(options: &Map<String, Value>) -> Vec<OptionProblem> 
             Some(format!("unknown option `{key}` for revoke on aws.iam.user: valid options are {}", OPTION_KEYS.join(", ")))
         } else if contain_core::is_template(value) {
             None
-        } else if BOOLEAN_OPTIONS.contains(&key.as_str()) && !value.is_boolean() {
+        } else if key != "select" && !value.is_boolean() {
             Some(format!("`{key}` must be true or false, found {value}"))
         } else if key == "select" {
             parse_selector(Some(value)).err()

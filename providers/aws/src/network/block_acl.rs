@@ -43,7 +43,7 @@ fn matches(entry: &AclEntry, direction: Direction, cidr: &str, protocol: &str, p
         && (protocol == "-1" || (entry.from_port, entry.to_port) == (ports.map(|p| p.0), ports.map(|p| p.1)))
 }
 
-/// Plans the deny entries of one ACL in one direction, or says why none can be placed.
+/// Plans the deny entries of one ACL in one direction, or returns why none can be placed.
 fn plan_direction(acl: &Acl, direction: Direction, rules: &BlockRules, quota: u64, operations: &mut Vec<Operation>, notes: &mut Vec<String>) -> Result<(), String> {
     let entries: Vec<&AclEntry> = acl.entries.iter().filter(|e| e.egress == direction.egress()).collect();
     let lowest_allow = entries.iter().filter(|e| e.action == "allow").map(|e| e.rule_number).min();

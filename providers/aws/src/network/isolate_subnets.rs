@@ -41,7 +41,7 @@ async fn find_isolation_acl(ec2: &Client, vpc_id: &str) -> Result<Option<Acl>, A
     Ok(acls.into_iter().find(|acl| tagged.iter().any(|t| t.id == acl.id)))
 }
 
-/// The subnet's current ACL and association id.
+/// Reads the subnet's current ACL and association id.
 async fn subnet_association(ec2: &Client, subnet_id: &str) -> Result<(String, String), ActionError> {
     let acls = describe_acls(ec2, Filter::builder().name("association.subnet-id").values(subnet_id).build(), subnet_id).await?;
     acls.iter()
