@@ -7,8 +7,8 @@
 //! - `aws.iam.user`, `aws.iam.role`: revoke; `aws.iam.identity_provider`,
 //!   `aws.sso.permission_set`: disable_sso (`iam`).
 //!
-//! [`clients`] builds SDK clients per run, mode, region and account, with the plan-mode guard of
-//! [`guard`] that refuses every request that is not a read or a named dry run. [`errors`] maps
+//! `clients` builds SDK clients per run, mode, region and account, with the plan-mode guard of
+//! `guard` that refuses every request that is not a read or a named dry run. `errors` maps
 //! SDK errors to `contain_core` error kinds in one place, and `preflight` checks permissions
 //! while planning.
 //!
