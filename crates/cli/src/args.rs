@@ -97,6 +97,24 @@ pub enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
+    /// Check journals.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Check a run's hash chain and report the first record that was edited, removed or
+    /// reordered. Exits 1 when the chain is broken; a torn last line is reported, not an error.
+    Verify {
+        /// The run, as `contain runs list` shows it.
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

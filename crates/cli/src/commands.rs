@@ -11,7 +11,7 @@ use contain_engine::{Engine, EngineError, Plan, PlanFile, RunReport, RunStatus, 
 use contain_journal::{journal_path, list_run_ids, read_journal};
 use contain_playbook::Playbook;
 
-use crate::args::{Cli, Command, OutputFormat, RunsCommand};
+use crate::args::{Cli, Command, JournalCommand, OutputFormat, RunsCommand};
 use crate::config::{Config, state_dir};
 use crate::{InvalidInput, exit, render};
 
@@ -120,6 +120,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 OutputFormat::Text => print!("{}", render::runs(&summaries)),
             }
             Ok(exit::OK)
+        }
+        Command::Journal { command: JournalCommand::Verify { run_id, output } } => {
+            check_run_id(&run_id)?;
+            let dir = state_dir(cli.state_dir.as_deref(), &config)?;
+            let path = journal_path(&dir, &run_id);
+            if !path.exists() {
+                bail!(InvalidInput(format!("run {run_id} has no journal at {}: check the id with `contain runs list`", path.display())));
+            }
+            let journal = read_journal(&path)?;
+            let intact = journal.chain_intact();
+            let problems: Vec<String> = journal.problems.iter().map(|p| format!("line {}: {}", p.line, p.message)).collect();
+            match output.output {
+                OutputFormat::Json => {
+                    let document = serde_json::json!({ "run_id": run_id, "intact": intact, "records": journal.records.len(), "torn_tail": journal.torn_tail, "problems": problems });
+                    println!("{}", serde_json::to_string_pretty(&document)?);
+                }
+                OutputFormat::Text => {
+                    let verdict = if intact { "intact" } else { "BROKEN" };
+                    println!("Journal of {run_id}: {verdict}, {} record(s) verified", journal.records.len());
+                    for problem in &problems {
+                        println!("  {problem}");
+                    }
+                }
+            }
+            Ok(if intact { exit::OK } else { exit::ERROR })
         }
         Command::Runs { command: RunsCommand::Show { run_id, output } } => {
             check_run_id(&run_id)?;

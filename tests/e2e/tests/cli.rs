@@ -183,3 +183,26 @@ async fn targets_in_other_account_use_configured_role() {
     let after = other.describe().await;
     assert!(before == after, "{}", diff(&before, &after));
 }
+
+#[tokio::test]
+async fn journal_verify_finds_edited_record() {
+    let harness = Harness::new().await;
+    let instance = format!("instance={}", harness.estate.single.instance_id);
+    let run = harness.contain(&["run", EC2_PLAYBOOK, "-i", &instance, "-i", "incident=INC-90", "--yes", "-o", "json"]);
+    let run_id = run.json()["run_id"].as_str().unwrap().to_string();
+
+    let intact = harness.contain(&["journal", "verify", &run_id]);
+    assert_eq!(intact.code, 0, "{}{}", intact.stdout, intact.stderr);
+    assert!(intact.stdout.contains("intact"), "{}", intact.stdout);
+
+    let path = harness.journal_path(&run_id);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen("INC-90", "INC-99", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&path, edited).unwrap();
+    let broken = harness.contain(&["journal", "verify", &run_id, "-o", "json"]);
+    assert_eq!(broken.code, 1, "{}{}", broken.stdout, broken.stderr);
+    let report = broken.json();
+    assert_eq!(report["intact"], false);
+    assert!(report["problems"][0].as_str().unwrap().contains("edited"), "{report}");
+}
