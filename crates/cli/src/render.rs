@@ -64,6 +64,9 @@ pub fn run(report: &RunReport) -> String {
     let _ = writeln!(out, "Run {} of playbook {}: {}", report.run_id, report.playbook, report.status);
     for step in &report.steps {
         let _ = writeln!(out, "\nStep {} ({})", step.id, step.action);
+        if step.targets.is_empty() {
+            let _ = writeln!(out, "  no targets: nothing to do");
+        }
         for target in &step.targets {
             let _ = writeln!(out, "  {}: {}", target.target, target_outcome(target.outcome));
             for operation in &target.operations {
