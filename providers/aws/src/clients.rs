@@ -31,6 +31,8 @@ pub(crate) struct ClientFactory {
     base: OnceCell<SdkConfig>,
     /// The role to assume per account id, for targets in other accounts.
     accounts: BTreeMap<String, AccountRole>,
+    /// The account of the configured credentials, read once when a target names an account.
+    caller_account: OnceCell<Option<String>>,
     cache: Mutex<HashMap<(Mode, String, String, Option<String>), Arc<Clients>>>,
 }
 
@@ -80,6 +82,9 @@ impl ClientFactory {
         };
 
         let role = account.and_then(|a| self.accounts.get(a));
+        if let (Some(account), None) = (account, role) {
+            self.check_own_account(base, account).await?;
+        }
         let key = (context.mode, context.run_id.clone(), region.clone(), role.map(|_| account.unwrap_or_default().to_string()));
         if let Some(clients) = self.cache.lock().expect("client cache lock").get(&key) {
             return Ok(clients.clone());
@@ -104,6 +109,29 @@ impl ClientFactory {
         let clients = Arc::new(build(base, context, &region));
         self.cache.lock().expect("client cache lock").insert(key, clients.clone());
         Ok(clients)
+    }
+}
+
+impl ClientFactory {
+    /// Fails when a target's account has no configured role and is not the credentials' own,
+    /// because every call would then go to the wrong account.
+    async fn check_own_account(&self, base: &SdkConfig, account: &str) -> Result<(), ActionError> {
+        let caller = self
+            .caller_account
+            .get_or_init(|| async {
+                let sts = aws_sdk_sts::Client::new(base);
+                sts.get_caller_identity().send().await.ok().and_then(|identity| identity.account().map(str::to_string))
+            })
+            .await;
+        match caller {
+            Some(own) if own != account => Err(ActionError::new(
+                ErrorKind::Precondition,
+                format!(
+                    "the target is in account {account}, but the credentials are for account {own} and the configuration names no role for {account}: add [aws.accounts.{account}] with its role_arn, and pass the same configuration to plan, run and rollback"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -46,6 +46,8 @@ fn kind_of_code(code: &str) -> ErrorKind {
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure" => ErrorKind::AccessDenied,
         "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => ErrorKind::Transient,
         "IncorrectState" | "IncorrectInstanceState" | "OperationNotPermitted" => ErrorKind::Precondition,
+        // IAM says NoSuchEntity, sso-admin ResourceNotFoundException, EC2 *.NotFound.
+        "NoSuchEntity" | "NoSuchEntityException" | "ResourceNotFoundException" => ErrorKind::NotFound,
         code if code.ends_with(".NotFound") || code.ends_with("NotFound") => ErrorKind::NotFound,
         code if code.ends_with(".Malformed") || code.starts_with("InvalidParameter") => ErrorKind::Invalid,
         _ => ErrorKind::Other,

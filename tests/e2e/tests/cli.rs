@@ -206,3 +206,17 @@ async fn journal_verify_finds_edited_record() {
     assert_eq!(report["intact"], false);
     assert!(report["problems"][0].as_str().unwrap().contains("edited"), "{report}");
 }
+
+#[tokio::test]
+async fn other_account_without_role_is_refused() {
+    let operator = Harness::new().await;
+    let other = Harness::new().await;
+    let before = other.describe().await;
+    let arn = format!("arn:aws:ec2:us-east-1:{}:instance/{}", other.account.account_id, other.estate.single.instance_id);
+
+    let plan = operator.contain(&["plan", EC2_PLAYBOOK, "-i", &format!("instance={arn}"), "-i", "incident=INC-71"]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains(&format!("the configuration names no role for {}", other.account.account_id)), "{}", plan.stdout);
+    let after = other.describe().await;
+    assert!(before == after, "{}", diff(&before, &after));
+}

@@ -347,3 +347,16 @@ async fn service_specific_credentials_through_fake() {
     assert_eq!(updates.len(), 2, "{updates:?}");
     assert!(updates[1].contains("Status=Active"), "rollback sets the journaled status again: {}", updates[1]);
 }
+
+#[tokio::test]
+async fn user_without_console_password() {
+    let harness = Harness::new().await;
+    harness.build_iam().await;
+    let iam = harness.iam().await;
+    iam.create_user().user_name("ci-bot").send().await.unwrap();
+    let key = iam.create_access_key().user_name("ci-bot").send().await.unwrap().access_key().unwrap().access_key_id().to_string();
+
+    let run = harness.contain(&["run", ACCESS_KEY_PLAYBOOK, "-i", "user=ci-bot", "-i", &format!("access_key_id={key}"), "-i", "incident=INC-15", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "IAM answers NoSuchEntity for the missing login profile: {}{}", run.stdout, run.stderr);
+    assert_eq!(key_status(&harness.describe_iam().await, "ci-bot", &key), "Inactive");
+}

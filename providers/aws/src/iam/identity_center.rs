@@ -162,6 +162,7 @@ impl Action for DisablePermissionSet {
             .map_err(|e| map_sdk_error("ListAccountsForProvisionedPermissionSet", &target.id, e))?;
         Ok(json!({
             "name": described.permission_set().and_then(|p| p.name()),
+            "session_duration": described.permission_set().and_then(|p| p.session_duration()),
             "inline_policy": read_policy(&sso, &target.id).await?,
             "accounts": accounts.account_ids(),
         }))
@@ -183,7 +184,7 @@ impl Action for DisablePermissionSet {
             subject: target.id.clone(),
             description: format!("deny every session of permission set {name} issued before the time of containment, and provision it to its accounts"),
             prior: json!({ "policy": state["inline_policy"] }),
-            desired: json!({ "policy": TIME_PLACEHOLDER }),
+            desired: json!({ "policy": TIME_PLACEHOLDER, "session_duration": state["session_duration"] }),
             reversible: true,
         };
         Ok(TargetPlan { state: state.clone(), operations: vec![operation], notes, outputs: Map::new(), uncontainable: None, missing_permissions: Vec::new() })
@@ -255,6 +256,7 @@ impl Action for DisablePermissionSet {
             }
         }
         provision(&sso, &operation.subject).await?;
-        Ok(vec![format!("sessions of permission set {} issued before containment are valid again until they expire (up to 12 hours)", operation.subject)])
+        let duration = operation.desired["session_duration"].as_str().unwrap_or("the permission set's session duration");
+        Ok(vec![format!("sessions of permission set {} issued before containment are valid again until they expire (session duration {duration})", operation.subject)])
     }
 }

@@ -200,9 +200,22 @@ pub(crate) async fn apply(autoscaling: &AutoScaling, elbv2: &LoadBalancing, inst
             let group = operation.desired["group"].as_str().unwrap_or_default();
             // moto 5.2.5 accepts Auto Scaling calls that AWS rejects in the wrong lifecycle state,
             // so the state is checked before every call, as AWS would.
-            let state = lifecycle(autoscaling, instance_id).await?;
+            let current = inspect_auto_scaling(autoscaling, instance_id).await?;
+            let state = current.as_ref().map(|s| s.lifecycle.clone()).unwrap_or_else(|| "Detached".to_string());
             if state != "InService" {
                 return Err(ActionError::new(ErrorKind::Precondition, format!("instance {instance_id} is {state} in {group}, not InService: left it")).with_resource(instance_id));
+            }
+            // Another instance of the group may have left it since the plan (two targets of one
+            // group in one step): leaving it now would put the desired capacity under the minimum.
+            if let Some(sizes) = current.filter(|s| s.desired - 1 < s.min) {
+                return Err(ActionError::new(
+                    ErrorKind::Precondition,
+                    format!(
+                        "instance {instance_id} cannot leave Auto Scaling group {group} now: its desired capacity {} would drop under its minimum {}; another instance of the group left it since the plan, so plan again",
+                        sizes.desired, sizes.min
+                    ),
+                )
+                .with_resource(instance_id));
             }
             if operation.desired["lifecycle"] == "Standby" {
                 autoscaling

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
-use contain_core::{Action, ActionError, ActionKind, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
+use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -166,6 +166,11 @@ impl Action for BlockInGroup {
         }
         missing.dedup();
         Ok(missing)
+    }
+
+    /// Compares whether the range is present, which is all that read returns.
+    fn assess(&self, _operation: &Operation, current: &Value, _applied: Option<&Value>) -> Assessment {
+        if current["present"] == true { Assessment::Prior } else { Assessment::Applied }
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
