@@ -17,6 +17,7 @@ use crate::tags;
 use crate::target::INSTANCE;
 
 const VOLUME_SNAPSHOT: &str = "ec2.volume_snapshot";
+const SNAPSHOT_SHARE: &str = "ec2.snapshot_share";
 const RUN_PLACEHOLDER: &str = "<this run's id>";
 const OPTION_KEYS: &[&str] = &["incident", "share_with_account"];
 
@@ -32,6 +33,30 @@ impl SnapshotVolumes {
 
 fn is_account_id(value: &str) -> bool {
     value.len() == 12 && value.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Lists the accounts a snapshot is shared with.
+async fn shared_with(ec2: &Client, snapshot_id: &str) -> Result<Vec<String>, ActionError> {
+    let output = ec2
+        .describe_snapshot_attribute()
+        .snapshot_id(snapshot_id)
+        .attribute(SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .map_err(|e| map_sdk_error("DescribeSnapshotAttribute", snapshot_id, e))?;
+    Ok(output.create_volume_permissions().iter().filter_map(|p| p.user_id().map(str::to_string)).collect())
+}
+
+async fn share(ec2: &Client, snapshot_id: &str, account: &str) -> Result<(), ActionError> {
+    ec2.modify_snapshot_attribute()
+        .snapshot_id(snapshot_id)
+        .attribute(SnapshotAttributeName::CreateVolumePermission)
+        .operation_type(OperationType::Add)
+        .user_ids(account)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| map_sdk_error("ModifySnapshotAttribute", snapshot_id, e))
 }
 
 /// Finds the evidence snapshot of a volume for an incident, if one exists.
@@ -102,14 +127,12 @@ impl Action for SnapshotVolumes {
                 .send()
                 .await
                 .map_err(|e| map_sdk_error("DescribeSnapshots", volume_id, e))?;
-            let by_incident: Vec<Value> = tagged
-                .snapshots()
-                .iter()
-                .map(|s| {
-                    let incident = s.tags().iter().find(|t| t.key() == Some(tags::INCIDENT)).and_then(|t| t.value());
-                    json!({ "snapshot_id": s.snapshot_id(), "incident": incident })
-                })
-                .collect();
+            let mut by_incident: Vec<Value> = Vec::new();
+            for snapshot in tagged.snapshots() {
+                let incident = snapshot.tags().iter().find(|t| t.key() == Some(tags::INCIDENT)).and_then(|t| t.value());
+                let snapshot_id = snapshot.snapshot_id().unwrap_or_default();
+                by_incident.push(json!({ "snapshot_id": snapshot_id, "incident": incident, "shared_with": shared_with(ec2, snapshot_id).await? }));
+            }
             existing.insert(volume_id.to_string(), Value::Array(by_incident));
         }
         Ok(json!({ "instance_id": target.id, "volumes": volumes, "snapshots": existing }))
@@ -128,7 +151,20 @@ impl Action for SnapshotVolumes {
             let volume_id = volume["volume_id"].as_str().unwrap_or_default();
             let existing = state["snapshots"][volume_id].as_array().into_iter().flatten().find(|s| s["incident"] == incident);
             if let Some(existing) = existing {
-                notes.push(format!("volume {volume_id} already has evidence snapshot {} for {incident}", existing["snapshot_id"].as_str().unwrap_or("?")));
+                let snapshot_id = existing["snapshot_id"].as_str().unwrap_or("?");
+                notes.push(format!("volume {volume_id} already has evidence snapshot {snapshot_id} for {incident}"));
+                let shared = existing["shared_with"].as_array().is_some_and(|a| a.iter().any(|v| v.as_str() == share));
+                if let (Some(account), false) = (share, shared) {
+                    operations.push(Operation {
+                        id: format!("share:{snapshot_id}"),
+                        kind: SNAPSHOT_SHARE.into(),
+                        subject: snapshot_id.to_string(),
+                        description: format!("share the existing evidence snapshot {snapshot_id} with account {account}"),
+                        prior: json!({ "shared": false }),
+                        desired: json!({ "shared": true, "account": account }),
+                        reversible: true,
+                    });
+                }
                 continue;
             }
             let sharing = share.map(|account| format!(", shared with account {account}")).unwrap_or_default();
@@ -160,6 +196,9 @@ impl Action for SnapshotVolumes {
     }
 
     fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+        if operation.kind == SNAPSHOT_SHARE {
+            return if current["shared"] == true { Assessment::Applied } else { Assessment::Prior };
+        }
         match (current["snapshot"].is_null(), applied) {
             (true, _) => Assessment::Prior,
             (false, None) => Assessment::Applied,
@@ -171,7 +210,7 @@ impl Action for SnapshotVolumes {
     async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
         let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let mut missing = Vec::new();
-        for operation in &plan.operations {
+        for operation in plan.operations.iter().filter(|o| o.kind == VOLUME_SNAPSHOT) {
             let request = ec2.create_snapshot().volume_id(&operation.subject).dry_run(true);
             missing.extend(crate::preflight::dry_run_answer("CreateSnapshot", &operation.subject, request.send().await));
         }
@@ -180,12 +219,20 @@ impl Action for SnapshotVolumes {
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let ec2 = &self.factory.for_target(context, target).await?.ec2;
+        if operation.kind == SNAPSHOT_SHARE {
+            let account = operation.desired["account"].as_str().unwrap_or_default();
+            return Ok(json!({ "shared": shared_with(ec2, &operation.subject).await?.iter().any(|a| a == account) }));
+        }
         let incident = operation.desired["incident"].as_str().unwrap_or_default();
         Ok(json!({ "snapshot": find_snapshot(ec2, &operation.subject, incident).await? }))
     }
 
     async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let ec2 = &self.factory.for_target(context, target).await?.ec2;
+        if operation.kind == SNAPSHOT_SHARE {
+            share(ec2, &operation.subject, operation.desired["account"].as_str().unwrap_or_default()).await?;
+            return Ok(json!({ "shared": true, "evidence": [operation.subject] }));
+        }
         let incident = operation.desired["incident"].as_str().unwrap_or_default();
         let run = operation.desired["run"].as_str().unwrap_or_default();
         let created = ec2
@@ -213,20 +260,16 @@ impl Action for SnapshotVolumes {
                 .wait(std::time::Duration::from_secs(3600))
                 .await
                 .map_err(|e| ActionError::new(ErrorKind::Transient, format!("snapshot {snapshot_id} did not complete: {e}")).with_resource(&snapshot_id))?;
-            ec2.modify_snapshot_attribute()
-                .snapshot_id(&snapshot_id)
-                .attribute(SnapshotAttributeName::CreateVolumePermission)
-                .operation_type(OperationType::Add)
-                .user_ids(account)
-                .send()
-                .await
-                .map_err(|e| map_sdk_error("ModifySnapshotAttribute", &snapshot_id, e))?;
+            share(ec2, &snapshot_id, account).await?;
         }
         tracing::info!(snapshot_id = %snapshot_id, volume = %operation.subject, "evidence snapshot created");
         Ok(json!({ "snapshot": snapshot_id, "evidence": [snapshot_id] }))
     }
 
-    async fn revert(&self, _context: &CallContext, _target: &Target, _operation: &Operation, applied: &Value) -> Result<Vec<String>, ActionError> {
+    async fn revert(&self, _context: &CallContext, _target: &Target, operation: &Operation, applied: &Value) -> Result<Vec<String>, ActionError> {
+        if operation.kind == SNAPSHOT_SHARE {
+            return Ok(vec![format!("kept evidence snapshot {} shared with account {}: rollback never withdraws evidence", operation.subject, operation.desired["account"].as_str().unwrap_or("?"))]);
+        }
         Ok(vec![format!("kept evidence snapshot {}: rollback never deletes evidence", applied["snapshot"].as_str().unwrap_or("?"))])
     }
 }

@@ -219,3 +219,28 @@ async fn selector_and_max_targets() {
     assert_eq!(invalid.code, 2, "{}", invalid.stderr);
     assert!(invalid.stderr.contains("unknown selector key `colour`"), "{}", invalid.stderr);
 }
+
+#[tokio::test]
+async fn existing_evidence_is_shared_later() {
+    let harness = Harness::new().await;
+    let instance = harness.estate.single.instance_id.clone();
+    let source = "name: evidence\ndescription: Keep evidence.\ninputs:\n  instance: { type: aws.ec2.instance, description: The instance. }\nsteps:\n  - id: snapshot\n    action: snapshot\n    target: \"${{ inputs.instance }}\"\n    with: { incident: INC-32 }\n";
+    let first = harness.contain(&["run", &harness.write_playbook("first.yaml", source), "-i", &input("instance", &instance), "--yes", "-o", "json"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let snapshot = first.json()["evidence"][0].as_str().unwrap().to_string();
+
+    let shared = source.replace("{ incident: INC-32 }", "{ incident: INC-32, share_with_account: \"999988887777\" }");
+    let second = harness.contain(&["run", &harness.write_playbook("second.yaml", &shared), "-i", &input("instance", &instance), "--yes", "-o", "json"]);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert_eq!(second.json()["evidence"][0], snapshot.as_str(), "the existing snapshot is shared, not a new one made");
+    let attribute = harness
+        .ec2
+        .describe_snapshot_attribute()
+        .snapshot_id(&snapshot)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .unwrap();
+    let accounts: Vec<&str> = attribute.create_volume_permissions().iter().filter_map(|p| p.user_id()).collect();
+    assert_eq!(accounts, ["999988887777"]);
+}

@@ -127,3 +127,17 @@ async fn block_removes_one_range_of_several() {
     let restored = harness.describe().await;
     assert!(before == restored, "{}", diff(&before, &restored));
 }
+
+#[tokio::test]
+async fn wider_range_is_reported() {
+    let harness = Harness::new().await;
+    let group = harness.estate.groups["web"].clone();
+    let playbook = harness.write_playbook(
+        "wider.yaml",
+        "name: wider\ndescription: Block one address.\ninputs:\n  group: { type: aws.ec2.security_group, description: The group. }\nsteps:\n  - id: block\n    action: block\n    target: \"${{ inputs.group }}\"\n    with: { addresses: [203.0.113.7/32], direction: inbound }\n",
+    );
+    let plan = harness.contain(&["plan", &playbook, "-i", &format!("group={group}")]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("still admits 203.0.113.7/32 through the wider range(s) 0.0.0.0/0"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("note: already contained"), "{}", plan.stdout);
+}

@@ -73,6 +73,8 @@ pub(crate) fn check_options(options: &Map<String, Value>) -> Vec<OptionProblem> 
             None
         } else if key != "select" && !value.is_boolean() {
             Some(format!("`{key}` must be true or false, found {value}"))
+        } else if key == "select" && value.to_string().contains("${{") {
+            None
         } else if key == "select" {
             parse_selector(Some(value)).err()
         } else {

@@ -59,6 +59,26 @@ async fn read_ranges(ec2: &Client, group_id: &str) -> Result<Vec<RangeRule>, Act
     Ok(ranges)
 }
 
+/// True when the network `outer` contains the network `inner` (same IP family).
+fn contains(outer: &str, inner: &str) -> bool {
+    fn parse(cidr: &str) -> Option<(u128, u32, bool)> {
+        let (address, prefix) = cidr.split_once('/')?;
+        let prefix: u32 = prefix.parse().ok()?;
+        match address.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(v4) => Some((u128::from(u32::from(v4)) << 96, prefix, false)),
+            std::net::IpAddr::V6(v6) => Some((u128::from(v6), prefix, true)),
+        }
+    }
+    let (Some((outer_net, outer_prefix, outer_v6)), Some((inner_net, inner_prefix, inner_v6))) = (parse(outer), parse(inner)) else {
+        return false;
+    };
+    if outer_v6 != inner_v6 || outer_prefix > inner_prefix {
+        return false;
+    }
+    let mask = if outer_prefix == 0 { 0 } else { u128::MAX << (128 - outer_prefix) };
+    outer_net & mask == inner_net & mask
+}
+
 fn same_rule(a: &RangeRule, b: &RangeRule) -> bool {
     a.egress == b.egress && a.protocol == b.protocol && a.from_port == b.from_port && a.to_port == b.to_port && a.cidr == b.cidr
 }
@@ -141,10 +161,23 @@ impl Action for BlockInGroup {
         }
         for address in &rules.addresses {
             if !ranges.iter().any(|r| &r.cidr == address) {
-                notes.push(format!("no rule of {} names {address} exactly: nothing to remove for it (a wider range that contains it stays; use block on the VPC to deny it)", target.id));
+                notes.push(format!("no rule of {} names {address} exactly: nothing to remove for it", target.id));
+            }
+            let wider: Vec<&str> = ranges
+                .iter()
+                .filter(|r| directions.contains(&r.egress) && &r.cidr != address && contains(&r.cidr, address))
+                .map(|r| r.cidr.as_str())
+                .collect();
+            if !wider.is_empty() {
+                notes.push(format!(
+                    "{} still admits {address} through the wider range(s) {}: a security group cannot deny part of a range, so use block on the VPC (network ACL) to deny it",
+                    target.id,
+                    wider.join(", ")
+                ));
             }
         }
-        if operations.is_empty() {
+        let still_admitted = notes.iter().any(|n| n.contains("still admits"));
+        if operations.is_empty() && !still_admitted {
             notes.insert(0, format!("already contained: no rule of {} names the listed ranges", target.id));
         }
         Ok(TargetPlan { state: state.clone(), operations, notes, outputs: Map::new(), uncontainable: None, missing_permissions: Vec::new() })
@@ -198,5 +231,20 @@ impl Action for BlockInGroup {
             authorize(ec2, &target.id, &rule).await?;
         }
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains;
+
+    #[test]
+    fn networks_contain_their_parts() {
+        assert!(contains("0.0.0.0/0", "203.0.113.7/32"));
+        assert!(contains("10.1.0.0/16", "10.1.5.0/24"));
+        assert!(!contains("10.1.5.0/24", "10.1.0.0/16"));
+        assert!(!contains("10.2.0.0/16", "10.1.5.0/24"));
+        assert!(contains("::/0", "2001:db8::/32"));
+        assert!(!contains("0.0.0.0/0", "2001:db8::/32"));
     }
 }
