@@ -20,7 +20,7 @@ Environment:
 #[derive(Debug, Parser)]
 #[command(name = "contain", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Directory that holds the run journals.
+    /// Directory that contains the run journals.
     #[arg(long, global = true, env = "CONTAIN_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
@@ -136,7 +136,7 @@ pub enum RunsCommand {
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// The most targets any step may change, replacing the playbook's max_targets.
+    /// Maximum number of targets any step may change, replacing the playbook's max_targets.
     #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_targets: Option<u32>,
 

@@ -14,7 +14,7 @@ pub struct Operation {
     pub kind: String,
     /// The resource that the operation changes, which may differ from the target.
     pub subject: String,
-    /// What a reviewer reads in the plan.
+    /// The text a reviewer reads in the plan.
     pub description: String,
     /// The value before the change, as the action's `read` returns it.
     pub prior: Value,
@@ -44,7 +44,7 @@ pub struct TargetPlan {
     /// Values later steps can use as `${{ steps.<id>.outputs.<name> }}`.
     #[serde(default)]
     pub outputs: Map<String, Value>,
-    /// Why this action cannot contain the target, when it cannot (a service-linked role, for
+    /// The reason this action cannot contain the target, when it cannot (a service-linked role, for
     /// example). Such a target has no operations and counts as not contained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncontainable: Option<String>,
@@ -54,7 +54,7 @@ pub struct TargetPlan {
     pub missing_permissions: Vec<String>,
 }
 
-/// How the current value of an operation's subject relates to the operation.
+/// The relation of an operation subject's current value to the operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assessment {
     /// The subject still has the prior value: the change has not been made, or was reverted.
@@ -63,7 +63,7 @@ pub enum Assessment {
     Applied,
     /// The subject has another value: someone changed it.
     Diverged {
-        /// What differs, for the responder.
+        /// The difference, for the responder.
         detail: String,
     },
 }
@@ -71,7 +71,7 @@ pub enum Assessment {
 impl Operation {
     /// Compares the current value with the prior value and with what apply left.
     ///
-    /// `applied` is the value apply returned, when the journal holds one. Actions whose values
+    /// `applied` is the value apply returned, when the journal contains one. Actions whose values
     /// need a looser comparison (sets, intermediate states) provide their own assessment.
     pub fn assess_exact(&self, current: &Value, applied: Option<&Value>) -> Assessment {
         if *current == self.prior {

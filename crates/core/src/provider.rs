@@ -23,7 +23,7 @@ pub enum Mode {
     Apply,
 }
 
-/// What every cloud call of an action runs under.
+/// The context every cloud call of an action runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallContext {
     pub mode: Mode,
@@ -102,7 +102,7 @@ pub trait Provider: Send + Sync {
 ///
 /// - **inspect** reads the target's current state. It never writes, in either mode.
 /// - **plan** computes the change from that state alone, without I/O. When the target is
-///   already contained, the plan has no operations and a note says so. Each operation carries
+///   already contained, the plan has no operations and a note states that. Each operation carries
 ///   the prior value of its subject as [`Action::read`] returns it.
 /// - **apply** makes one operation's change and returns the value it left, which the engine
 ///   journals and later passes to revert. Before calling apply, the engine has journaled the
@@ -128,7 +128,7 @@ pub trait Action: Send + Sync {
     fn resource_type(&self) -> &'static str;
 
     /// Checks a step's `with` options. Pure. Returns every problem found. A value for which
-    /// [`is_template`] holds is filled in at plan time, so only its presence can be checked here;
+    /// [`is_template`] is true is filled in at plan time, so only its presence can be checked here;
     /// `plan` checks the filled-in value.
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem>;
 
@@ -161,9 +161,9 @@ pub trait Action: Send + Sync {
         operation: &Operation,
     ) -> Result<Value, ActionError>;
 
-    /// Fills in what only the run knows: its id, or a value that an earlier operation of the same
+    /// Fills in values only the run has: its id, or a value that an earlier operation of the same
     /// target returned (the id of a group it created). The engine calls it just before it
-    /// journals the operation's intent, so the journal holds the operation as applied. Pure.
+    /// journals the operation's intent, so the journal contains the operation as applied. Pure.
     ///
     /// `earlier` holds this target's operations applied so far in this run, with their values.
     fn bind(&self, context: &CallContext, operation: &Operation, earlier: &[(Operation, Value)]) -> Operation {

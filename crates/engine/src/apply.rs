@@ -24,8 +24,8 @@ pub(crate) fn append(journal: &SharedJournal, event: Event) -> Result<(), Engine
 }
 
 impl Engine {
-    /// Applies a plan that has no errors. Returns the run's report; the run's status says
-    /// whether every target was contained.
+    /// Applies a plan that has no errors. Returns the run's report, whose status tells whether
+    /// every target was contained.
     pub async fn apply(&self, plan: &Plan) -> Result<RunReport, EngineError> {
         let errors = plan.errors();
         if !errors.is_empty() {
@@ -219,7 +219,7 @@ impl Engine {
     }
 }
 
-/// The steps grouped so that each group needs only steps of earlier groups.
+/// Groups the steps so that each group needs only steps of earlier groups.
 fn levels(plan: &Plan) -> Vec<Vec<&StepPlan>> {
     let mut placed: BTreeSet<&str> = BTreeSet::new();
     let mut levels = Vec::new();

@@ -1,7 +1,7 @@
 //! The engine of contain: plans a playbook (a dry run that only reads), applies a reviewed plan,
 //! and rolls a run back from its journal alone.
 //!
-//! - [`Engine::plan`] resolves inputs and targets, inspects each target and asks its action for
+//! - [`Engine::plan`] resolves inputs and targets, inspects each target and requests from its action
 //!   the change. It builds provider clients in [`Mode::Plan`](contain_core::Mode), which refuse
 //!   every request that is not a read.
 //! - [`Engine::apply`] runs the steps in dependency order, the targets of a step concurrently up
@@ -45,7 +45,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine that keeps journals under `state_dir/runs`.
+    /// Creates an engine that keeps journals under `state_dir/runs`.
     pub fn new(providers: Vec<Arc<dyn Provider>>, state_dir: PathBuf) -> Self {
         Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY, max_targets: None }
     }
@@ -72,7 +72,7 @@ impl Engine {
         self.provider_for(resource_type)?.action(kind, resource_type)
     }
 
-    /// The cloud identities of the providers that own `resource_types`, for the journal.
+    /// Reads the cloud identities of the providers that own `resource_types`, for the journal.
     async fn caller_identities(&self, context: &CallContext, resource_types: &[String]) -> Result<Vec<CallerIdentity>, EngineError> {
         let mut identities = Vec::new();
         let mut seen = Vec::new();
@@ -94,7 +94,7 @@ impl Engine {
     }
 }
 
-/// The local user name, from `USER` or `LOGNAME`, else from /etc/passwd by user id.
+/// Returns the local user name, from `USER` or `LOGNAME`, else from /etc/passwd by user id.
 pub fn local_user() -> String {
     if let Ok(user) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
         return user;

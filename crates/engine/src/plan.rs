@@ -39,7 +39,7 @@ pub struct PlannedTarget {
     pub target: Target,
     #[serde(flatten)]
     pub plan: TargetPlan,
-    /// Why the target could not be planned, such as "instance not found".
+    /// The reason the target could not be planned, such as "instance not found".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -61,13 +61,13 @@ impl Plan {
             .collect()
     }
 
-    /// The number of operations across all steps and targets.
+    /// Counts the operations across all steps and targets.
     pub fn operation_count(&self) -> usize {
         self.steps.iter().flat_map(|s| &s.targets).map(|t| t.plan.operations.len()).sum()
     }
 }
 
-/// Rejects a target plan with changes that cannot be undone unless the step says
+/// Rejects a target plan with changes that cannot be undone unless the step sets
 /// `irreversible: allow`.
 fn check_irreversible(step: &contain_playbook::Step, plan: TargetPlan) -> Result<TargetPlan, contain_core::ActionError> {
     let irreversible: Vec<&str> = plan.operations.iter().filter(|o| !o.reversible).map(|o| o.description.as_str()).collect();
@@ -187,7 +187,7 @@ impl Engine {
         self
     }
 
-    /// The steps in an order where each comes after the steps it needs.
+    /// Orders the steps so that each comes after the steps it needs.
     fn ordered_steps<'p>(&self, playbook: &'p Playbook) -> Vec<&'p contain_playbook::Step> {
         let mut ordered: Vec<&contain_playbook::Step> = Vec::new();
         while ordered.len() < playbook.steps.len() {

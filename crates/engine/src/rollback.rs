@@ -10,7 +10,7 @@ use crate::report::{OperationOutcome, OperationReport, RunReport, RunStatus, Ste
 use crate::runs::status_of;
 use crate::{Engine, EngineError, local_user};
 
-/// What the journal says of one operation.
+/// One operation as the journal records it.
 #[derive(Debug, Clone)]
 struct JournaledOperation {
     seq: u64,
@@ -193,7 +193,7 @@ fn op_report(op: &JournaledOperation, outcome: OperationOutcome, error: Option<S
     OperationReport { id: op.operation.id.clone(), description: op.operation.description.clone(), outcome, error }
 }
 
-/// Every operation the journal names, with its latest state, in journal order.
+/// Lists every operation the journal names, with its latest state, in journal order.
 fn journaled_operations(records: &[Record]) -> Vec<JournaledOperation> {
     let mut operations: Vec<JournaledOperation> = Vec::new();
     let find = |operations: &mut Vec<JournaledOperation>, step: &str, target: &Target, id: &str| -> Option<usize> {

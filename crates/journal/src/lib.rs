@@ -44,7 +44,7 @@ pub use writer::{JournalError, JournalWriter, is_locked};
 
 use std::path::{Path, PathBuf};
 
-/// The hash that stands in `prev` of the first record.
+/// The hash in `prev` of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// True when `run_id` is a valid run id: letters, digits, `-`, `_` and `.`, not starting with a
@@ -56,12 +56,12 @@ pub fn is_valid_run_id(run_id: &str) -> bool {
         && run_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// The path of a run's journal in a state directory.
+/// Returns the path of a run's journal in a state directory.
 pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
     state_dir.join("runs").join(format!("{run_id}.jsonl"))
 }
 
-/// The ids of every run with a journal in the state directory, in no particular order.
+/// Lists the ids of every run with a journal in the state directory, in no particular order.
 pub fn list_run_ids(state_dir: &Path) -> std::io::Result<Vec<String>> {
     let dir = state_dir.join("runs");
     let entries = match std::fs::read_dir(&dir) {

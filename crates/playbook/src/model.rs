@@ -29,7 +29,7 @@ impl Playbook {
     }
 }
 
-/// What the engine does when a target fails.
+/// The engine's policy when a target fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
@@ -116,7 +116,7 @@ pub enum TargetSpec {
 }
 
 impl TargetSpec {
-    /// The templates the targets depend on.
+    /// Returns the templates the targets depend on.
     pub fn templates(&self) -> Vec<&Template> {
         match self {
             TargetSpec::Template(template) => vec![template],
@@ -124,7 +124,7 @@ impl TargetSpec {
         }
     }
 
-    /// The target as written, for messages.
+    /// Returns the target as written, for messages.
     pub fn source(&self) -> String {
         match self {
             TargetSpec::Template(template) => template.source.clone(),
@@ -133,7 +133,7 @@ impl TargetSpec {
     }
 }
 
-/// The number of targets a step may change unless it says otherwise.
+/// The number of targets a step may change unless it sets `max_targets`.
 pub const DEFAULT_MAX_TARGETS: usize = 25;
 
 /// One step of a playbook.
@@ -149,10 +149,10 @@ pub struct Step {
     /// The templates found in `with`, for dependency checks.
     pub option_templates: Vec<Template>,
     pub needs: Vec<String>,
-    /// True when the step says `irreversible: allow`: only then may it make changes that
+    /// True when the step sets `irreversible: allow`: only then may it make changes that
     /// rollback cannot undo.
     pub irreversible: bool,
-    /// The most targets the step may change; a plan that resolves more fails.
+    /// The maximum number of targets the step may change. A plan that resolves more fails.
     pub max_targets: usize,
     pub position: Position,
 }

@@ -620,7 +620,7 @@ impl Checker<'_> {
         }
     }
 
-    /// A list of strings, or one string as a list of one.
+    /// Reads a list of strings, or one string as a list of one.
     fn string_list(&mut self, node: &Node, what: &str) -> Option<Vec<String>> {
         match &node.value {
             NodeValue::String(s) => Some(vec![s.clone()]),
@@ -666,7 +666,7 @@ fn join(names: &BTreeSet<&str>) -> String {
     }
 }
 
-/// Every step that `id` needs, directly or through other steps.
+/// Collects every step that `id` needs, directly or through other steps.
 pub(crate) fn ancestors<'s>(steps: &'s [Step], id: &str) -> BTreeSet<&'s str> {
     let mut found = BTreeSet::new();
     let mut pending: Vec<&str> = steps.iter().filter(|s| s.id == id).flat_map(|s| s.needs.iter().map(String::as_str)).collect();
@@ -680,7 +680,7 @@ pub(crate) fn ancestors<'s>(steps: &'s [Step], id: &str) -> BTreeSet<&'s str> {
     found
 }
 
-/// A dependency cycle among the steps, as the ids along it, if there is one.
+/// Finds a dependency cycle among the steps, as the ids along it, if there is one.
 fn find_cycle(steps: &[Step]) -> Option<Vec<String>> {
     fn visit(
         steps: &[Step],

@@ -15,7 +15,7 @@ pub enum Part {
     Expression(Expression),
 }
 
-/// What an expression refers to.
+/// The value an expression refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expression {
     Input(String),
@@ -56,7 +56,7 @@ impl Template {
         Ok(Template { source: source.to_string(), parts })
     }
 
-    /// The expressions of the template, in order.
+    /// Returns the expressions of the template, in order.
     pub fn expressions(&self) -> impl Iterator<Item = &Expression> {
         self.parts.iter().filter_map(|part| match part {
             Part::Expression(expression) => Some(expression),
@@ -64,7 +64,7 @@ impl Template {
         })
     }
 
-    /// The expression when the template is one expression and nothing else.
+    /// Returns the expression when the template is one expression and nothing else.
     pub fn sole_expression(&self) -> Option<&Expression> {
         match self.parts.as_slice() {
             [Part::Expression(expression)] => Some(expression),

@@ -49,7 +49,7 @@ impl ClientFactory {
         ClientFactory { accounts, ..ClientFactory::default() }
     }
 
-    /// The clients for a target: in its region and, when its account has a configured role, with
+    /// Returns the clients for a target: in its region and, when its account has a configured role, with
     /// that role's credentials.
     pub(crate) async fn for_target(&self, context: &CallContext, target: &Target) -> Result<Arc<Clients>, ActionError> {
         self.clients_in(context, target.region.as_deref(), target.account.as_deref()).await
@@ -64,7 +64,7 @@ impl ClientFactory {
             .await
     }
 
-    /// The clients for a call context, in `region` or else the configured region.
+    /// Returns the clients for a call context, in `region` or else the configured region.
     pub(crate) async fn clients(&self, context: &CallContext, region: Option<&str>) -> Result<Arc<Clients>, ActionError> {
         self.clients_in(context, region, None).await
     }
@@ -135,7 +135,7 @@ impl ClientFactory {
     }
 }
 
-/// A configuration whose credentials come from assuming `role`, with the run id in the session
+/// Builds a configuration whose credentials come from assuming `role`, with the run id in the session
 /// name so that the account's CloudTrail names the run.
 ///
 /// NOTE: the credentials provider sends AssumeRole with its own STS client, which the plan-mode

@@ -203,7 +203,7 @@ pub(crate) async fn is_contain_group(ec2: &Client, group_id: &str, role: GroupRo
     Ok(group.tags().iter().any(|t| t.key() == Some(tags::MANAGED) && t.value() == Some(role.tag_value())))
 }
 
-/// What [`delete_if_unused`] did.
+/// The result of [`delete_if_unused`].
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Cleanup {
     Deleted,

@@ -8,7 +8,7 @@ use contain_core::ActionError;
 
 use crate::errors::map_sdk_error;
 
-/// Interprets the answer to a request sent with `DryRun=true`: `DryRunOperation` means the
+/// Interprets the response to a request sent with `DryRun=true`: `DryRunOperation` means the
 /// caller may make the call, `UnauthorizedOperation` that it may not. Returns the missing
 /// permission, if any.
 pub(crate) fn dry_run_answer<O, E, R>(operation: &str, resource: &str, answer: Result<O, SdkError<E, R>>) -> Option<String>
@@ -30,7 +30,7 @@ where
     }
 }
 
-/// The IAM ARN that SimulatePrincipalPolicy takes for the caller: an assumed-role session
+/// Converts the caller's ARN into the IAM ARN that SimulatePrincipalPolicy takes: an assumed-role session
 /// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`) is checked as its role.
 pub(crate) fn principal_arn(caller: &str) -> String {
     match caller.split_once(":assumed-role/") {

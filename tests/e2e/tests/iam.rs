@@ -314,8 +314,8 @@ fn answer(action: &str, body: String) -> contain_test_estate::Fault {
 async fn service_specific_credentials_through_fake() {
     let harness = Harness::new().await;
     harness.build_iam().await;
-    // moto 5.2.5 lacks the service-specific credential calls; the test proxy answers those two
-    // calls in IAM's shape, and forwards everything else to moto.
+    // moto 5.2.5 lacks the service-specific credential calls; the test proxy returns IAM-shaped
+    // responses to those two calls, and forwards everything else to moto.
     let proxy = contain_test_estate::FaultProxy::start(&harness.endpoint).await.unwrap();
     proxy.add_fault(answer("ListServiceSpecificCredentials", service_credentials_answer("Active")));
     proxy.add_fault(answer(

@@ -7,6 +7,19 @@ fn input(name: &str, value: &str) -> String {
     format!("{name}={value}")
 }
 
+/// Lists the accounts a snapshot is shared with.
+async fn shared_accounts(harness: &Harness, snapshot: &str) -> Vec<String> {
+    let attribute = harness
+        .ec2
+        .describe_snapshot_attribute()
+        .snapshot_id(snapshot)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .unwrap();
+    attribute.create_volume_permissions().iter().filter_map(|p| p.user_id().map(str::to_string)).collect()
+}
+
 async fn isolation_group(harness: &Harness) -> String {
     let output = harness
         .ec2
@@ -173,16 +186,7 @@ async fn evidence_shared_with_forensic_account() {
     let run = harness.contain(&["run", &playbook, "-i", &input("instance", &instance), "--yes", "-o", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let snapshot = run.json()["evidence"][0].as_str().unwrap().to_string();
-    let attribute = harness
-        .ec2
-        .describe_snapshot_attribute()
-        .snapshot_id(&snapshot)
-        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-        .send()
-        .await
-        .unwrap();
-    let accounts: Vec<&str> = attribute.create_volume_permissions().iter().filter_map(|p| p.user_id()).collect();
-    assert_eq!(accounts, ["999988887777"]);
+    assert_eq!(shared_accounts(&harness, &snapshot).await, ["999988887777"]);
 }
 
 #[tokio::test]
@@ -233,14 +237,5 @@ async fn existing_evidence_is_shared_later() {
     let second = harness.contain(&["run", &harness.write_playbook("second.yaml", &shared), "-i", &input("instance", &instance), "--yes", "-o", "json"]);
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
     assert_eq!(second.json()["evidence"][0], snapshot.as_str(), "the existing snapshot is shared, not a new one made");
-    let attribute = harness
-        .ec2
-        .describe_snapshot_attribute()
-        .snapshot_id(&snapshot)
-        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-        .send()
-        .await
-        .unwrap();
-    let accounts: Vec<&str> = attribute.create_volume_permissions().iter().filter_map(|p| p.user_id()).collect();
-    assert_eq!(accounts, ["999988887777"]);
+    assert_eq!(shared_accounts(&harness, &snapshot).await, ["999988887777"]);
 }

@@ -59,13 +59,13 @@ async fn plan_simulates_iam_permissions() {
     let key = harness.iam().await.list_access_keys().user_name("analyst").send().await.unwrap().access_key_metadata()[0].access_key_id().unwrap().to_string();
     let args = ["plan", playbook, "-i", "user=analyst", "-i", &format!("access_key_id={key}"), "-i", "incident=INC-82"];
 
-    // moto 5.2.5 answers SimulatePrincipalPolicy with HTTP 500, so the plan says the check
+    // moto 5.2.5 returns HTTP 500 for SimulatePrincipalPolicy, so the plan notes that the check
     // could not run.
     let unchecked = harness.contain_via(&proxy.url, &args);
     assert_eq!(unchecked.code, 0, "{}{}", unchecked.stdout, unchecked.stderr);
     assert!(unchecked.stdout.contains("the permission pre-flight could not run"), "{}", unchecked.stdout);
 
-    // A fake for that one call answers as IAM would: PutUserPolicy is denied.
+    // A fake for that one call responds as IAM would: PutUserPolicy is denied.
     let user_arn = format!("arn:aws:iam::{}:user/analyst", harness.account.account_id);
     let member = |action: &str, decision: &str| {
         format!("<member><EvalActionName>{action}</EvalActionName><EvalResourceName>{user_arn}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements/><MissingContextValues/></member>")

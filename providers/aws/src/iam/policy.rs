@@ -12,7 +12,7 @@ pub(crate) fn decode_document(raw: &str) -> String {
     percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
 }
 
-/// A policy that denies everything to sessions issued before `issued_before` (RFC 3339, UTC):
+/// Builds a policy that denies everything to sessions issued before `issued_before` (RFC 3339, UTC):
 /// credentials issued earlier stop working, new ones are unaffected.
 pub(crate) fn revoke_older_sessions(issued_before: &str) -> String {
     json!({
@@ -28,7 +28,7 @@ pub(crate) fn revoke_older_sessions(issued_before: &str) -> String {
     .to_string()
 }
 
-/// A policy that denies everything.
+/// Builds a policy that denies everything.
 pub(crate) fn deny_all() -> String {
     json!({
         "Version": "2012-10-17",
@@ -37,7 +37,7 @@ pub(crate) fn deny_all() -> String {
     .to_string()
 }
 
-/// The sts actions through which a provider's users assume roles.
+/// Returns the sts action through which a provider's users assume roles.
 pub(crate) fn federated_action(provider_arn: &str) -> &'static str {
     if provider_arn.contains(":saml-provider/") { "sts:AssumeRoleWithSAML" } else { "sts:AssumeRoleWithWebIdentity" }
 }
@@ -67,8 +67,8 @@ pub(crate) fn denies_provider(document: &Value, provider_arn: &str) -> bool {
     })
 }
 
-/// The trust policy with an explicit deny of the provider's federated sign-in added, as compact
-/// JSON. An explicit deny overrides every allow in the document.
+/// Adds an explicit deny of the provider's federated sign-in to a trust policy, returned as
+/// compact JSON. An explicit deny overrides every allow in the document.
 pub(crate) fn with_federation_deny(document: &Value, provider_arn: &str) -> String {
     let mut document = document.clone();
     let deny = json!({

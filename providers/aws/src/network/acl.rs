@@ -33,7 +33,7 @@ pub(crate) struct Acl {
     pub(crate) managed_by_contain: bool,
 }
 
-/// Reads one ACL by id, or `None` when it does not exist. It asks by `NetworkAclIds` because
+/// Reads one ACL by id, or `None` when it does not exist. It requests it by `NetworkAclIds` because
 /// moto 5.2.5 does not implement the `network-acl-id` filter.
 pub(crate) async fn describe_acl(ec2: &Client, acl_id: &str) -> Result<Option<Acl>, ActionError> {
     match ec2.describe_network_acls().network_acl_ids(acl_id).send().await {
@@ -80,7 +80,7 @@ fn to_acls(output: &aws_sdk_ec2::operation::describe_network_acls::DescribeNetwo
         .collect()
 }
 
-/// The subnets a VPC or subnet target covers, and the VPC they are in.
+/// Lists the subnets a VPC or subnet target covers, and the VPC they are in.
 pub(crate) async fn target_subnets(ec2: &Client, target: &Target) -> Result<(String, Vec<String>), ActionError> {
     let filter = if target.resource_type == VPC {
         Filter::builder().name("vpc-id").values(&target.id).build()
@@ -101,8 +101,8 @@ pub(crate) async fn target_subnets(ec2: &Client, target: &Target) -> Result<(Str
     }
 }
 
-/// The number of network interfaces and of distinct instances in the subnets: the blast radius
-/// of a change to their ACLs.
+/// Counts the network interfaces and the distinct instances in the subnets, the blast radius of
+/// a change to their ACLs.
 pub(crate) async fn blast_radius(ec2: &Client, subnets: &[String]) -> Result<(usize, usize), ActionError> {
     if subnets.is_empty() {
         return Ok((0, 0));
