@@ -48,11 +48,22 @@ start() {
     return 1
 }
 
+# Stops the server and waits until it has exited, so the port is free for the next start.
 stop() {
-    if [ -f "$pid_file" ]; then
-        kill "$(cat "$pid_file")" 2>/dev/null || true
-        rm -f "$pid_file"
+    if [ ! -f "$pid_file" ]; then
+        return 0
     fi
+    pid=$(cat "$pid_file")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "moto (pid $pid) did not stop within 5 s: killing it" >&2
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pid_file"
 }
 
 case "${1:-}" in
