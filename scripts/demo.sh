@@ -20,8 +20,9 @@ url=$(scripts/moto.sh url)
 
 section "Building contain"
 cargo build --quiet --bins
-contain="$root/target/debug/contain"
-estate="$root/target/debug/contain-estate"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+contain="$target_dir/debug/contain"
+estate="$target_dir/debug/contain-estate"
 
 # The demo works in an AWS account of its own inside moto, with a state directory of its own.
 export CONTAIN_TEST_MOTO_URL="$url" AWS_ENDPOINT_URL="$url" AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true

@@ -15,5 +15,6 @@ CONTAIN_TEST_MOTO_URL=$(scripts/moto.sh url)
 export AWS_EC2_METADATA_DISABLED=true
 
 # The end-to-end tests run the contain binary, so build it before the tests.
-cargo build --workspace --bins --locked
+# The crash tests need the test-only crash points (see crates/core/src/crash.rs).
+cargo build --workspace --bins --locked --features contain-cli/crash-points
 cargo test --workspace --locked "$@"

@@ -92,6 +92,17 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Finish a run that was interrupted (its process stopped), from its journal: operations
+    /// that took effect are kept, the one in flight is checked, the rest is applied.
+    Resume {
+        /// The interrupted run, as `contain runs list` shows it.
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// List runs and show their journals.
     Runs {
         #[command(subcommand)]
@@ -101,6 +112,57 @@ pub enum Command {
     Journal {
         #[command(subcommand)]
         command: JournalCommand,
+    },
+    /// Serve the HTTP API for SOAR systems over the same engine and journals.
+    Serve {
+        /// The address to listen on. Only a loopback address, until TLS is supported, unless
+        /// --allow-plain-http.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8750")]
+        listen: std::net::SocketAddr,
+        /// The tokens file: a YAML list of `{ principal, roles, token_sha256 }`.
+        #[arg(long, value_name = "FILE")]
+        tokens: PathBuf,
+        /// The directory of the playbooks the API offers.
+        #[arg(long, value_name = "DIR", default_value = "playbooks")]
+        playbooks: PathBuf,
+        /// Send run state changes (awaiting approval, finished, rolled back) to this URL,
+        /// signed with HMAC-SHA256 using CONTAIN_WEBHOOK_SECRET. Repeat it for several URLs.
+        #[arg(long = "webhook", value_name = "URL")]
+        webhooks: Vec<String>,
+        /// Serve plain HTTP on an address that is not loopback. Bearer tokens then cross the
+        /// network in clear text.
+        #[arg(long)]
+        allow_plain_http: bool,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Write a run's incident record from its journal: who ran it, every change with the value
+    /// before and after, what rollback undid and when, the evidence kept, and the journal check.
+    /// Exits 0 whatever the run's status.
+    Report {
+        /// The run, as `contain runs list` shows it.
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        /// Output format: Markdown for people, or one JSON document.
+        #[arg(long, short = 'o', value_enum, default_value_t = crate::report::ReportFormat::Markdown)]
+        output: crate::report::ReportFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh random token once, and the line to add to the tokens file, which stores
+    /// only its SHA-256.
+    New {
+        /// The principal the token belongs to, recorded in the journal of every run it starts.
+        #[arg(long, value_name = "NAME")]
+        principal: String,
+        /// Roles, comma-separated: viewer, responder, approver, admin.
+        #[arg(long, value_name = "ROLE,...", value_delimiter = ',', required = true)]
+        roles: Vec<String>,
     },
 }
 
@@ -139,6 +201,12 @@ pub struct InputArgs {
     /// Maximum number of targets any step may change, replacing the playbook's max_targets.
     #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_targets: Option<u32>,
+
+    /// Allow the plan to revoke the identity contain runs as, or to isolate the instance it runs
+    /// on (guard.own_instance_id). Without it such a step fails in the plan, because it would cut
+    /// contain off half-way through the containment.
+    #[arg(long)]
+    pub allow_self_lockout: bool,
 
     /// A playbook input as NAME=VALUE. Repeat it for several inputs or for a list input's
     /// values; a list input also takes comma-separated values.

@@ -3,17 +3,23 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use contain_aws::{AccountRole, AwsProvider};
 use contain_core::Provider;
-use contain_engine::{Engine, EngineError, Plan, PlanFile, RunReport, RunStatus, TargetOutcome, run_summary};
+use contain_engine::{Engine, EngineError, Guard, Plan, PlanFile, RetryPolicy, RunReport, RunStatus, TargetOutcome, run_summary};
 use contain_journal::{journal_path, list_run_ids, read_journal};
 use contain_playbook::Playbook;
+use contain_server::webhooks::Webhooks;
+use contain_server::{AppState, Role, TokenStore};
 
-use crate::args::{Cli, Command, JournalCommand, OutputFormat, RunsCommand};
+use crate::args::{Cli, Command, JournalCommand, OutputFormat, RunsCommand, TokenCommand};
 use crate::config::{Config, state_dir};
 use crate::{InvalidInput, exit, render};
+
+/// The maximum time of one attempt of a cloud call while applying, unless configured.
+const DEFAULT_ATTEMPT_TIMEOUT_SECONDS: u64 = 30;
 
 fn providers(config: &Config) -> Vec<Arc<dyn Provider>> {
     let accounts = config
@@ -22,7 +28,8 @@ fn providers(config: &Config) -> Vec<Arc<dyn Provider>> {
         .iter()
         .map(|(account, role)| (account.clone(), AccountRole { role_arn: role.role_arn.clone(), external_id: role.external_id.clone() }))
         .collect();
-    vec![Arc::new(AwsProvider::with_accounts(accounts))]
+    let attempt_timeout = Duration::from_secs(config.aws.attempt_timeout_seconds.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT_SECONDS));
+    vec![Arc::new(AwsProvider::with_accounts(accounts, Some(attempt_timeout)))]
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -33,13 +40,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         if let Some(concurrency) = config.engine.concurrency {
             engine = engine.with_concurrency(concurrency);
         }
+        let defaults = RetryPolicy::default();
+        engine = engine.with_retry_policy(RetryPolicy {
+            attempts: config.engine.retry_attempts.unwrap_or(defaults.attempts),
+            base: config.engine.retry_base_ms.map(Duration::from_millis).unwrap_or(defaults.base),
+            ..defaults
+        });
         Ok(engine)
     };
 
     match cli.command {
         Command::Validate { playbooks } => validate(&playbooks, &providers(&config)),
         Command::Plan { playbook, inputs, output, out } => {
-            let engine = engine()?;
+            let engine = engine()?.with_guard(guard(&config, inputs.allow_self_lockout));
             let engine = engine.with_max_targets(inputs.max_targets.map(|m| m as usize));
             let (loaded, path) = load_playbook(&playbook, engine.providers())?;
             let plan = engine.plan(&loaded, &path, &inputs.inputs).await.map_err(engine_error)?;
@@ -77,7 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_report(&report, output.output, Kind::Run)
         }
         Command::Run { playbook, inputs, confirm, output } => {
-            let engine = engine()?.with_max_targets(inputs.max_targets.map(|m| m as usize));
+            let engine = engine()?.with_guard(guard(&config, inputs.allow_self_lockout)).with_max_targets(inputs.max_targets.map(|m| m as usize));
             let (loaded, path) = load_playbook(&playbook, engine.providers())?;
             let plan = engine.plan(&loaded, &path, &inputs.inputs).await.map_err(engine_error)?;
             if output.output == OutputFormat::Text {
@@ -93,20 +106,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             print_report(&report, output.output, Kind::Run)
         }
         Command::Rollback { run_id, force, confirm, output } => {
-            check_run_id(&run_id)?;
             let engine = engine()?;
-            if !journal_path(engine.state_dir(), &run_id).exists() {
-                bail!(InvalidInput(format!("run {run_id} has no journal in {}: check the id with `contain runs list`", engine.state_dir().display())));
-            }
-            if !confirm.yes {
-                require_terminal()?;
-                if !ask(&format!("Roll back run {run_id}{}?", if force { ", overriding later changes (--force)" } else { "" }))? {
-                    eprintln!("Nothing was rolled back.");
-                    return Ok(exit::INVALID);
-                }
+            let question = format!("Roll back run {run_id}{}?", if force { ", overriding later changes (--force)" } else { "" });
+            if !confirm_run(&engine, &run_id, confirm.yes, &question, "Nothing was rolled back.")? {
+                return Ok(exit::INVALID);
             }
             let report = engine.rollback(&run_id, force).await.map_err(engine_error)?;
             print_report(&report, output.output, Kind::Rollback)
+        }
+        Command::Resume { run_id, confirm, output } => {
+            let engine = engine()?;
+            let question = format!("Resume run {run_id}, applying the rest of its plan?");
+            if !confirm_run(&engine, &run_id, confirm.yes, &question, "Nothing was applied.")? {
+                return Ok(exit::INVALID);
+            }
+            match engine.resume(&run_id).await {
+                Ok(report) => print_report(&report, output.output, Kind::Run),
+                // Resuming twice, or after a crash that came after the run's last record, is
+                // not an error: the run is as its journal records it.
+                Err(EngineError::AlreadyFinished { run_id, status }) => {
+                    let message = EngineError::AlreadyFinished { run_id: run_id.clone(), status: status.clone() }.to_string();
+                    match output.output {
+                        OutputFormat::Json => println!("{}", serde_json::json!({ "run_id": run_id, "status": status, "notes": [message] })),
+                        OutputFormat::Text => println!("{message}"),
+                    }
+                    Ok(if status == RunStatus::Succeeded.to_string() { exit::OK } else { exit::NOT_CONTAINED })
+                }
+                Err(error) => Err(engine_error(error)),
+            }
         }
         Command::Runs { command: RunsCommand::List { output } } => {
             let dir = state_dir(cli.state_dir.as_deref(), &config)?;
@@ -146,6 +173,49 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(if intact { exit::OK } else { exit::ERROR })
         }
+        Command::Serve { listen, tokens, playbooks, webhooks, allow_plain_http } => {
+            if !listen.ip().is_loopback() && !allow_plain_http {
+                bail!(InvalidInput(format!(
+                    "refusing to serve plain HTTP on {listen}, which is not a loopback address: TLS is not supported yet; listen on 127.0.0.1, or pass --allow-plain-http behind a TLS proxy"
+                )));
+            }
+            let tokens = TokenStore::load(&tokens).map_err(|e| InvalidInput(e.to_string()))?;
+            if !playbooks.is_dir() {
+                bail!(InvalidInput(format!("the playbooks directory {} does not exist", playbooks.display())));
+            }
+            let engine = Arc::new(engine()?);
+            let mut state = AppState::new(engine, tokens, playbooks);
+            state.webhooks = Webhooks { urls: webhooks, secret: std::env::var("CONTAIN_WEBHOOK_SECRET").unwrap_or_default().into_bytes() };
+            state.webhooks.check().map_err(InvalidInput)?;
+            let state = Arc::new(state);
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            eprintln!("contain serve: listening on http://{}", listener.local_addr()?);
+            axum::serve(listener, contain_server::router(state)).with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("the HTTP server failed")?;
+            Ok(exit::OK)
+        }
+        Command::Token { command: TokenCommand::New { principal, roles } } => {
+            for role in &roles {
+                if Role::parse(role).is_none() {
+                    bail!(InvalidInput(format!("unknown role `{role}`: valid roles are viewer, responder, approver, admin")));
+                }
+            }
+            if principal.trim().is_empty() || principal.contains(['{', '}', ',', ':', '\n']) {
+                bail!(InvalidInput(format!("invalid principal `{principal}`: use a plain name such as alice or soar-prod")));
+            }
+            let (token, digest) = contain_server::tokens::new_token();
+            println!("{token}");
+            eprintln!("The token is printed once, above. Add this line to the tokens file:");
+            eprintln!("- {{ principal: {principal}, roles: [{}], token_sha256: {digest} }}", roles.join(", "));
+            Ok(exit::OK)
+        }
+        Command::Report { run_id, output } => {
+            check_run_id(&run_id)?;
+            crate::report::command(&state_dir(cli.state_dir.as_deref(), &config)?, &run_id, output)
+        }
         Command::Runs { command: RunsCommand::Show { run_id, output } } => {
             check_run_id(&run_id)?;
             let dir = state_dir(cli.state_dir.as_deref(), &config)?;
@@ -165,6 +235,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+fn guard(config: &Config, allow_self_lockout: bool) -> Guard {
+    Guard { protected: config.guard.protected.clone(), own_instance: config.guard.own_instance_id.clone(), allow_self_lockout }
+}
+
+/// Checks that the run exists, then prompts `question` on the terminal unless `yes`.
+fn confirm_run(engine: &Engine, run_id: &str, yes: bool, question: &str, declined: &str) -> anyhow::Result<bool> {
+    check_run_id(run_id)?;
+    if !journal_path(engine.state_dir(), run_id).exists() {
+        bail!(InvalidInput(format!("run {run_id} has no journal in {}: check the id with `contain runs list`", engine.state_dir().display())));
+    }
+    if yes {
+        return Ok(true);
+    }
+    require_terminal()?;
+    let answer = ask(question)?;
+    if !answer {
+        eprintln!("{declined}");
+    }
+    Ok(answer)
 }
 
 fn check_run_id(run_id: &str) -> anyhow::Result<()> {

@@ -9,6 +9,15 @@ use serde::Deserialize;
 /// [engine]
 /// concurrency = 8            # targets changed at once
 /// state_dir = "/var/lib/contain"
+/// retry_attempts = 6         # attempts per cloud call that fails for a passing reason
+/// retry_base_ms = 200        # first wait between attempts, doubled each time, with jitter
+///
+/// [aws]
+/// attempt_timeout_seconds = 30   # the longest one attempt of a changing call may take
+///
+/// [guard]
+/// protected = ["i-0123456789abcdef0", "arn:aws:iam::123456789012:role/break-glass"]  # never changed
+/// own_instance_id = "i-0fedcba9876543210"   # the instance contain runs on: never isolated
 ///
 /// [aws.accounts.123456789012]  # targets in this account use this role
 /// role_arn = "arn:aws:iam::123456789012:role/contain"
@@ -21,11 +30,25 @@ pub struct Config {
     pub engine: EngineConfig,
     #[serde(default)]
     pub aws: AwsConfig,
+    #[serde(default)]
+    pub guard: GuardConfig,
+}
+
+/// Resources contain must never change.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    /// Resource ids or ARNs: the responders' bastion, the break-glass role, the SOAR host.
+    #[serde(default)]
+    pub protected: Vec<String>,
+    /// The instance contain runs on.
+    pub own_instance_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
+    pub attempt_timeout_seconds: Option<u64>,
     /// The role to assume per account id.
     #[serde(default)]
     pub accounts: std::collections::BTreeMap<String, AccountConfig>,
@@ -43,6 +66,8 @@ pub struct AccountConfig {
 pub struct EngineConfig {
     pub concurrency: Option<usize>,
     pub state_dir: Option<PathBuf>,
+    pub retry_attempts: Option<u32>,
+    pub retry_base_ms: Option<u64>,
 }
 
 impl Config {
@@ -65,6 +90,25 @@ impl Config {
         if config.engine.concurrency == Some(0) {
             anyhow::bail!("invalid configuration file {}: engine.concurrency is 0; it must be at least 1", path.display());
         }
+        if config.engine.retry_attempts == Some(0) {
+            anyhow::bail!("invalid configuration file {}: engine.retry_attempts is 0; it must be at least 1 (1 means no retry)", path.display());
+        }
+        if let Some(empty) = config.guard.protected.iter().position(|entry| entry.trim().is_empty()) {
+            anyhow::bail!("invalid configuration file {}: guard.protected entry {} is empty; list resource ids or ARNs", path.display(), empty + 1);
+        }
+        // A mistyped EC2 id would protect nothing, silently.
+        if let Some(bad) = config.guard.protected.iter().find(|entry| looks_like_ec2_id(entry) && !is_ec2_id(entry)) {
+            anyhow::bail!("invalid configuration file {}: guard.protected entry `{bad}` is not a valid EC2 id such as i-0123456789abcdef0 or sg-0123456789abcdef0", path.display());
+        }
+        if let Some(own) = &config.guard.own_instance_id {
+            let valid = own.strip_prefix("i-").is_some_and(|hex| matches!(hex.len(), 8 | 17) && hex.chars().all(|c| c.is_ascii_hexdigit()));
+            if !valid {
+                anyhow::bail!("invalid configuration file {}: guard.own_instance_id `{own}` is not an instance id such as i-0123456789abcdef0", path.display());
+            }
+        }
+        if config.aws.attempt_timeout_seconds == Some(0) {
+            anyhow::bail!("invalid configuration file {}: aws.attempt_timeout_seconds is 0; it must be at least 1", path.display());
+        }
         for (account, role) in &config.aws.accounts {
             let valid_account = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());
             if !valid_account || !role.role_arn.starts_with("arn:") {
@@ -77,6 +121,16 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// True when `entry` starts like an EC2 resource id.
+fn looks_like_ec2_id(entry: &str) -> bool {
+    ["i-", "sg-", "vpc-", "subnet-", "eni-", "acl-", "vol-", "snap-"].iter().any(|prefix| entry.starts_with(prefix))
+}
+
+/// True when `entry` is an EC2 resource id: a prefix, then 8 or 17 hexadecimal digits.
+fn is_ec2_id(entry: &str) -> bool {
+    entry.split_once('-').is_some_and(|(_, hex)| matches!(hex.len(), 8 | 17) && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn default_path() -> Option<PathBuf> {

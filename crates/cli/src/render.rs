@@ -12,11 +12,15 @@ pub fn plan(plan: &Plan) -> String {
     let inputs: Vec<String> = plan.inputs.iter().map(|(k, v)| format!("{k}={}", compact(v))).collect();
     let _ = writeln!(out, "Inputs: {}", if inputs.is_empty() { "none".into() } else { inputs.join(", ") });
     let _ = writeln!(out, "On failure: {}", plan.on_failure);
+    if plan.allow_self_lockout {
+        let _ = writeln!(out, "WARNING: made with --allow-self-lockout: steps may revoke contain's own identity or isolate its own instance");
+    }
 
     let mut targets = 0;
     let mut contained = 0;
     for step in &plan.steps {
-        let _ = writeln!(out, "\nStep {} ({})", step.id, step.action);
+        let limit = step.max_targets.map(|m| format!(", at most {m}")).unwrap_or_default();
+        let _ = writeln!(out, "\nStep {} ({}): {} target(s){limit}", step.id, step.action, step.targets.len());
         if step.targets.is_empty() {
             let _ = writeln!(out, "  no targets: the step's target resolved to nothing");
         }
@@ -44,6 +48,18 @@ pub fn plan(plan: &Plan) -> String {
             for missing in &planned.plan.missing_permissions {
                 let _ = writeln!(out, "    MISSING PERMISSION: {missing}");
             }
+        }
+    }
+
+    let irreversible: Vec<String> = plan
+        .steps
+        .iter()
+        .flat_map(|step| step.targets.iter().flat_map(move |t| t.plan.operations.iter().filter(|o| !o.reversible).map(move |o| format!("step {}, {}: {}", step.id, t.target, o.description))))
+        .collect();
+    if !irreversible.is_empty() {
+        let _ = writeln!(out, "\nIrreversible changes (rollback cannot undo these; each step allows them with `irreversible: allow`):");
+        for line in &irreversible {
+            let _ = writeln!(out, "  ! {line}");
         }
     }
 
@@ -147,10 +163,19 @@ fn describe(event: &Event) -> String {
             let what = if *already_in_place { "already in place" } else { "applied" };
             format!("{what:<8} [{step}] {target}: {operation_id} -> {}", compact(applied))
         }
-        Event::StepFailed { step, target, operation_id, error, changed, .. } => {
-            let left = if *changed { "left a change" } else { "nothing changed" };
+        Event::StepFailed { step, target, operation_id, error, changed, compensation, .. } => {
+            let left = match (changed, compensation) {
+                (_, Some(compensation)) => format!("compensated: {compensation}; {}", if *changed { "a change is left" } else { "nothing is left changed" }),
+                (true, None) => "left a change".to_string(),
+                (false, None) => "nothing changed".to_string(),
+            };
             format!("failed   [{step}] {target}: {operation_id}: {error} ({left})")
         }
+        Event::Reconciled { step, target, operation_id, decision, detail, observed } => {
+            let detail = detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+            format!("reconciled [{step}] {target}: {operation_id}: {}{detail} (observed {})", decision.replace('_', " "), compact(observed))
+        }
+        Event::RunResumed { operator } => format!("run resumed by {}", operator.local_user),
         Event::StepSkipped { step, target, reason } => format!("skipped  [{step}] {target}: {reason}"),
         Event::RollbackStarted { reason, forced, operator } => {
             format!("rollback started by {}: {reason}{}", operator.local_user, if *forced { " (forced)" } else { "" })

@@ -51,15 +51,23 @@ pub struct ActionError {
     /// The cloud's error code, such as `InvalidGroup.NotFound`.
     pub code: Option<String>,
     pub message: String,
+    /// The part of its own change the action undid before returning the error, if any. The
+    /// engine journals it as "failed, compensated".
+    pub compensation: Option<String>,
 }
 
 impl ActionError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ActionError { kind, resource: None, code: None, message: message.into() }
+        ActionError { kind, resource: None, code: None, message: message.into(), compensation: None }
     }
 
     pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
         self.resource = Some(resource.into());
+        self
+    }
+
+    pub fn with_compensation(mut self, compensation: impl Into<String>) -> Self {
+        self.compensation = Some(compensation.into());
         self
     }
 

@@ -9,11 +9,13 @@
 //! - [`Provider`] and [`Action`]: the contract. The trait documentation states what each method
 //!   must guarantee.
 //!
-//! This crate names no cloud SDK and performs no I/O. It must never depend on a provider crate,
+//! This crate names no cloud SDK and performs no I/O (but for the test-only [`crash`] points,
+//! which exist only in builds with the `crash-points` feature). It must never depend on a provider crate,
 //! the engine or the journal.
 
 mod action;
 mod cidr;
+pub mod crash;
 mod error;
 mod operation;
 mod provider;
@@ -22,6 +24,6 @@ mod target;
 pub use action::ActionKind;
 pub use cidr::check_cidr;
 pub use error::{ActionError, ErrorKind};
-pub use operation::{Assessment, Operation, TargetPlan};
+pub use operation::{Assessment, Operation, Reconciliation, TargetPlan};
 pub use provider::{Action, CallContext, is_template, CallerIdentity, Mode, OptionProblem, Provider, ResourceTypeInfo};
 pub use target::{Target, TargetParseError};

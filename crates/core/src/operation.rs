@@ -89,3 +89,67 @@ impl Operation {
         }
     }
 }
+
+impl Operation {
+    /// Turns an assessment made without an applied value into a reconciliation. A value that is
+    /// neither the prior nor the desired one, but has each of its fields at one of the two,
+    /// was left part-way by an operation of several calls (one per field): that is a partial
+    /// change, not someone else's.
+    pub fn reconcile_from(&self, assessment: Assessment, current: &Value) -> Reconciliation {
+        match assessment {
+            Assessment::Prior => Reconciliation::NotApplied,
+            Assessment::Applied => Reconciliation::Applied,
+            Assessment::Diverged { detail } if self.is_between(current, &self.desired) => Reconciliation::Partly { detail },
+            Assessment::Diverged { detail } => Reconciliation::Unknown { detail },
+        }
+    }
+
+    /// True when `current` is an object whose every field has its prior value or its value in
+    /// `after`: a state part-way between the two.
+    pub fn is_between(&self, current: &Value, after: &Value) -> bool {
+        let (Some(current), Some(prior), Some(after)) = (current.as_object(), self.prior.as_object(), after.as_object()) else {
+            return false;
+        };
+        !current.is_empty() && current.iter().all(|(key, value)| prior.get(key) == Some(value) || after.get(key) == Some(value))
+    }
+}
+
+/// Whether an operation took effect when the journal contains its intent but no outcome, because
+/// the process stopped during the cloud call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciliation {
+    /// The subject still has the prior value: the call never took effect.
+    NotApplied,
+    /// The subject has the desired value: the call took effect.
+    Applied,
+    /// Part of the change took effect (an operation of several cloud calls stopped between
+    /// them): rollback must revert it, and resume must apply it again.
+    Partly {
+        /// The part of the change in place, for the journal.
+        detail: String,
+    },
+    /// The subject has a value that the operation explains in no way: someone else changed it.
+    Unknown {
+        detail: String,
+    },
+}
+
+impl Reconciliation {
+    /// Returns the name journaled for this decision.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reconciliation::NotApplied => "not_applied",
+            Reconciliation::Applied => "applied",
+            Reconciliation::Partly { .. } => "partly_applied",
+            Reconciliation::Unknown { .. } => "unknown",
+        }
+    }
+
+    /// Returns the detail of a partial or unknown state.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Reconciliation::Partly { detail } | Reconciliation::Unknown { detail } => Some(detail),
+            _ => None,
+        }
+    }
+}

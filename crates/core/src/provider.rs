@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ActionError, ActionKind, Assessment, Operation, Target, TargetParseError, TargetPlan};
+use crate::{ActionError, ActionKind, Assessment, Operation, Reconciliation, Target, TargetParseError, TargetPlan};
 
 /// True when an option value is a template such as `"${{ inputs.flag }}"`, whose value is known
 /// only at plan time.
@@ -88,6 +88,14 @@ pub trait Provider: Send + Sync {
         Err(ActionError::new(crate::ErrorKind::Invalid, format!("{resource_type} targets cannot be chosen by a selector")))
     }
 
+    /// Lists the resources behind an identity this provider's credentials resolve to, such as the IAM
+    /// role of an assumed-role session, so that the engine can refuse to revoke them. Pure. The
+    /// default names none.
+    fn own_resources(&self, identity: &CallerIdentity) -> Vec<Target> {
+        let _ = identity;
+        Vec::new()
+    }
+
     /// The identity the provider's credentials resolve to, for the journal. Read-only.
     async fn caller_identity(&self, context: &CallContext) -> Result<CallerIdentity, ActionError>;
 }
@@ -119,7 +127,14 @@ pub trait Provider: Send + Sync {
 ///   operation marked not reversible.
 ///
 /// [`Action::read`] and [`Action::assess`] let the engine detect drift: a subject whose value
-/// is neither the prior value nor the applied one was changed by someone else. [`Action::bind`]
+/// is neither the prior value nor the applied one was changed by someone else.
+///
+/// After a crash, or a call whose response was lost, [`Action::reconcile`] decides from the
+/// subject's value whether the operation took effect, fully or partly. Rollback reverts a partial
+/// state and resume applies the operation again, so apply must accept a subject that is part-way
+/// (the interface already in the allow-all group) and revert must restore from one. An apply
+/// that undoes its own partial change before failing says so with
+/// [`ActionError::with_compensation`](crate::ActionError::with_compensation). [`Action::bind`]
 /// completes an operation with values known only during the run, before it is journaled.
 #[async_trait]
 pub trait Action: Send + Sync {
@@ -131,6 +146,14 @@ pub trait Action: Send + Sync {
     /// [`is_template`] is true is filled in at plan time, so only its presence can be checked here;
     /// `plan` checks the filled-in value.
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem>;
+
+    /// Lists the options, as set in `options`, that make changes rollback cannot undo, such as
+    /// `delete_login_profile: true`. Pure. `contain validate` requires `irreversible: allow` on a
+    /// step that sets one; the plan checks the operations themselves. The default lists none.
+    fn irreversible_options(&self, options: &Map<String, Value>) -> Vec<String> {
+        let _ = options;
+        Vec::new()
+    }
 
     /// Reads the target's current state. Read-only.
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError>;
@@ -175,6 +198,15 @@ pub trait Action: Send + Sync {
     /// compares JSON values exactly.
     fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
         operation.assess_exact(current, applied)
+    }
+
+    /// Decides whether an operation took effect whose intent the journal contains without an
+    /// outcome, from the current value of its subject. The engine journals the decision with
+    /// that value. Actions whose operations take several cloud calls, or whose prior state says
+    /// nothing about what apply creates, provide their own. The default relates the value with
+    /// [`Action::assess`] and [`Operation::reconcile_from`].
+    fn reconcile(&self, operation: &Operation, current: &Value) -> Reconciliation {
+        operation.reconcile_from(self.assess(operation, current, None), current)
     }
 
     /// Makes the operation's change and returns the value it left.

@@ -1,20 +1,42 @@
 //! Applying a reviewed plan.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use contain_core::{Action, Assessment, CallContext, Mode, Operation};
+use contain_core::{Action, Assessment, CallContext, Mode, Operation, Reconciliation, Target};
 use contain_journal::{Event, JournalWriter, Operator};
 use contain_playbook::OnFailure;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::locks::lock_targets;
 use crate::plan::{PlannedTarget, StepPlan};
+use crate::progress::{JournaledOperation, OperationState};
 use crate::report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
 use crate::{Engine, EngineError, Plan, ids, local_user};
 
 /// The journal of the run being applied, shared by the concurrent targets.
 pub(crate) type SharedJournal = Arc<Mutex<JournalWriter>>;
+
+/// A run whose first record is journaled and whose targets are locked, ready for
+/// [`Engine::finish`].
+pub struct StartedRun {
+    context: CallContext,
+    writer: JournalWriter,
+    plan: Plan,
+    operator: Operator,
+    _locks: crate::locks::TargetLocks,
+}
+
+impl StartedRun {
+    pub fn run_id(&self) -> &str {
+        &self.context.run_id
+    }
+}
+
+/// The journaled state of an interrupted attempt of a run, by step, target key and operation
+/// id. Empty for a new run.
+pub(crate) type Progress = BTreeMap<(String, String, String), JournaledOperation>;
 
 pub(crate) fn append(journal: &SharedJournal, event: Event) -> Result<(), EngineError> {
     // NOTE: each record is synced on its own while the lock is held; concurrent targets wait
@@ -27,17 +49,28 @@ impl Engine {
     /// Applies a plan that has no errors. Returns the run's report, whose status tells whether
     /// every target was contained.
     pub async fn apply(&self, plan: &Plan) -> Result<RunReport, EngineError> {
+        let started = self.begin(plan.clone(), ids::new_id("run"), None, None).await?;
+        self.finish(started).await
+    }
+
+    /// Starts a run: checks the plan, locks its targets and journals its first record. The
+    /// changes are made by [`Engine::finish`], which a server may run in the background once it
+    /// has responded with the run id. `api_principal` names the API caller and `approved_by` the
+    /// principal who approved the run, for the journal.
+    /// `run_id` comes from [`new_run_id`](crate::new_run_id), so that a server can name a run
+    /// that waits for approval before it starts.
+    pub async fn begin(&self, plan: Plan, run_id: String, api_principal: Option<String>, approved_by: Option<String>) -> Result<StartedRun, EngineError> {
         let errors = plan.errors();
         if !errors.is_empty() {
             return Err(EngineError::NotExecutable(errors.join("; ")));
         }
 
-        let run_id = ids::new_id("run");
         let context = CallContext { mode: Mode::Apply, run_id: run_id.clone() };
         let resource_types: Vec<String> =
             plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| t.target.resource_type.clone())).collect();
-        let operator = Operator { local_user: local_user(), cloud_identities: self.caller_identities(&context, &resource_types).await? };
+        let operator = Operator { local_user: local_user(), cloud_identities: self.caller_identities(&context, &resource_types).await?, api_principal, approved_by };
 
+        let locks = lock_targets(&self.state_dir, &run_id, plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| &t.target)))?;
         let mut writer = JournalWriter::create(&self.state_dir, &run_id)?;
         writer.append(Event::RunStarted {
             playbook: plan.playbook.clone(),
@@ -46,13 +79,28 @@ impl Engine {
             on_failure: plan.on_failure.to_string(),
             operator: operator.clone(),
             contain_version: env!("CARGO_PKG_VERSION").to_string(),
+            plan: Some(serde_json::to_value(&plan).expect("plans serialize to JSON")),
         })?;
+        tracing::info!(run_id = %run_id, playbook = %plan.playbook.name, "run started");
+        Ok(StartedRun { context, writer, plan, operator, _locks: locks })
+    }
+
+    /// Applies a started run and returns its report. The run's target locks are released at
+    /// the end.
+    pub async fn finish(&self, run: StartedRun) -> Result<RunReport, EngineError> {
+        let StartedRun { context, writer, plan, operator, _locks } = run;
+        self.execute(&context, writer, &plan, &Progress::new(), operator).await
+    }
+
+    /// Applies what `progress` does not name as done, then finishes the run: its final record,
+    /// and the rollback its failure policy requires.
+    pub(crate) async fn execute(&self, context: &CallContext, writer: JournalWriter, plan: &Plan, progress: &Progress, operator: Operator) -> Result<RunReport, EngineError> {
+        let run_id = context.run_id.clone();
         let journal_path = writer.path().display().to_string();
         let journal: SharedJournal = Arc::new(Mutex::new(writer));
-        tracing::info!(run_id = %run_id, playbook = %plan.playbook.name, "run started");
 
         let evidence: Mutex<Vec<String>> = Mutex::new(Vec::new());
-        let steps = self.apply_steps(&context, &journal, plan, &evidence).await?;
+        let steps = self.apply_steps(context, &journal, plan, progress, &evidence).await?;
         let failed = steps.iter().flat_map(|s| &s.targets).any(|t| matches!(t.outcome, TargetOutcome::Failed | TargetOutcome::Drift));
         let applied_any = steps
             .iter()
@@ -73,7 +121,7 @@ impl Engine {
         let mut report = RunReport { run_id: run_id.clone(), status, playbook: plan.playbook.name.clone(), steps, journal: journal_path, notes: Vec::new(), evidence };
         if failed && plan.on_failure == OnFailure::Rollback && applied_any {
             let mut writer = Arc::try_unwrap(journal).ok().expect("all targets finished").into_inner().expect("journal lock");
-            let rollback = self.rollback_with(&mut writer, &context, false, "a target failed and the playbook's on_failure is rollback", operator).await?;
+            let rollback = self.rollback_with(&mut writer, context, false, "a target failed and the playbook's on_failure is rollback", operator).await?;
             report.notes.push(format!("a target failed, so the run was rolled back (on_failure: rollback): {}", rollback.status));
             report.status = rollback.status;
             merge_rollback(&mut report.steps, rollback.steps);
@@ -81,7 +129,39 @@ impl Engine {
         Ok(report)
     }
 
-    async fn apply_steps(&self, context: &CallContext, journal: &SharedJournal, plan: &Plan, evidence: &Mutex<Vec<String>>) -> Result<Vec<StepReport>, EngineError> {
+    /// Reads an operation's subject and decides whether its journaled intent took effect,
+    /// journaling the decision with the value read.
+    async fn reconcile(
+        &self,
+        context: &CallContext,
+        journal: &SharedJournal,
+        step: &StepPlan,
+        target: &Target,
+        action: &dyn Action,
+        operation: &Operation,
+    ) -> Result<Reconciled, EngineError> {
+        let current = match self.read_with_retries(action, context, target, operation).await {
+            Ok(current) => current,
+            Err(error) => return Ok(Reconciled::Unknown(format!("cannot read {}: {error}", operation.subject))),
+        };
+        let decision = action.reconcile(operation, &current);
+        append(journal, Event::Reconciled {
+            step: step.id.clone(),
+            target: target.clone(),
+            operation_id: operation.id.clone(),
+            decision: decision.as_str().to_string(),
+            detail: decision.detail().map(str::to_string),
+            observed: current.clone(),
+        })?;
+        tracing::info!(run_id = %context.run_id, target = %target, operation = %operation.id, decision = decision.as_str(), "reconciled an operation the journal left without an outcome");
+        Ok(match decision {
+            Reconciliation::Applied => Reconciled::Applied(current),
+            Reconciliation::NotApplied | Reconciliation::Partly { .. } => Reconciled::Redo,
+            Reconciliation::Unknown { detail } => Reconciled::Unknown(detail),
+        })
+    }
+
+    async fn apply_steps(&self, context: &CallContext, journal: &SharedJournal, plan: &Plan, progress: &Progress, evidence: &Mutex<Vec<String>>) -> Result<Vec<StepReport>, EngineError> {
         let semaphore = Semaphore::new(self.concurrency);
         let mut reports: Vec<StepReport> = Vec::new();
         let mut failed_steps: BTreeSet<String> = BTreeSet::new();
@@ -103,7 +183,7 @@ impl Engine {
                 }
             }
 
-            let results = futures::future::join_all(runnable.iter().map(|step| self.apply_step(context, journal, step, &semaphore, evidence))).await;
+            let results = futures::future::join_all(runnable.iter().map(|step| self.apply_step(context, journal, step, &semaphore, progress, evidence))).await;
             for result in results {
                 let report = result?;
                 if report.targets.iter().any(|t| matches!(t.outcome, TargetOutcome::Failed | TargetOutcome::Drift)) {
@@ -119,12 +199,20 @@ impl Engine {
         Ok(reports)
     }
 
-    async fn apply_step(&self, context: &CallContext, journal: &SharedJournal, step: &StepPlan, semaphore: &Semaphore, evidence: &Mutex<Vec<String>>) -> Result<StepReport, EngineError> {
+    async fn apply_step(
+        &self,
+        context: &CallContext,
+        journal: &SharedJournal,
+        step: &StepPlan,
+        semaphore: &Semaphore,
+        progress: &Progress,
+        evidence: &Mutex<Vec<String>>,
+    ) -> Result<StepReport, EngineError> {
         let action = self.action(step.action, step.targets.first().map(|t| t.target.resource_type.as_str()).unwrap_or_default());
         let targets = futures::future::join_all(step.targets.iter().map(|planned| async {
             let _permit = semaphore.acquire().await.expect("semaphore is never closed");
             match &action {
-                Some(action) => self.apply_target(context, journal, step, planned, action.as_ref(), evidence).await,
+                Some(action) => self.apply_target(context, journal, step, planned, action.as_ref(), progress, evidence).await,
                 None => Ok(target_report(planned, TargetOutcome::Failed, Some("no provider offers this action any more".into()))),
             }
         }))
@@ -139,6 +227,7 @@ impl Engine {
         step: &StepPlan,
         planned: &PlannedTarget,
         action: &dyn Action,
+        progress: &Progress,
         evidence: &Mutex<Vec<String>>,
     ) -> Result<TargetReport, EngineError> {
         let target = &planned.target;
@@ -151,16 +240,47 @@ impl Engine {
             return Ok(target_report(planned, TargetOutcome::AlreadyContained, None));
         }
 
-        // Drift check: every subject must still hold what the plan saw, before anything changes.
-        let mut in_place = Vec::new();
-        for operation in operations {
-            let assessment = match action.read(context, target, operation).await {
+        // What an interrupted attempt of this run did (resume only): operations that took
+        // effect are kept, and an intent without an outcome is reconciled first.
+        let mut done: Vec<Option<(Operation, Value, bool)>> = vec![None; operations.len()];
+        let mut reconciled = vec![false; operations.len()];
+        for (index, operation) in operations.iter().enumerate() {
+            let Some(journaled) = progress.get(&(step.id.clone(), target.key(), operation.id.clone())) else {
+                continue;
+            };
+            match &journaled.state {
+                OperationState::Applied(value) => done[index] = Some((journaled.operation.clone(), value.clone(), false)),
+                OperationState::AlreadyInPlace(value) => done[index] = Some((journaled.operation.clone(), value.clone(), true)),
+                OperationState::Uncertain | OperationState::Partly(_) | OperationState::Unknown(_) => {
+                    match self.reconcile(context, journal, step, target, action, &journaled.operation).await? {
+                        Reconciled::Applied(current) => done[index] = Some((journaled.operation.clone(), current, false)),
+                        Reconciled::Redo => reconciled[index] = true,
+                        Reconciled::Unknown(detail) => {
+                            let reason = format!("drift: {detail}; resume left {target} as it is: check it, then roll the run back or plan again");
+                            tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, "{reason}");
+                            append(journal, Event::StepSkipped { step: step.id.clone(), target: target.clone(), reason: reason.clone() })?;
+                            return Ok(target_report(planned, TargetOutcome::Drift, Some(reason)));
+                        }
+                    }
+                }
+                OperationState::NotApplied | OperationState::FailedUnchanged | OperationState::FailedChanged | OperationState::Reverting(_) | OperationState::Reverted => {}
+            }
+        }
+
+        // Drift check: every subject still to change must hold what the plan saw, before
+        // anything changes.
+        let mut in_place = vec![false; operations.len()];
+        for (index, operation) in operations.iter().enumerate() {
+            if done[index].is_some() || reconciled[index] {
+                continue;
+            }
+            let assessment = match self.read_with_retries(action, context, target, operation).await {
                 Ok(current) => action.assess(operation, &current, None),
                 Err(error) => Assessment::Diverged { detail: format!("cannot read {}: {error}", operation.subject) },
             };
             match assessment {
-                Assessment::Prior => in_place.push(false),
-                Assessment::Applied => in_place.push(true),
+                Assessment::Prior => {}
+                Assessment::Applied => in_place[index] = true,
                 Assessment::Diverged { detail } => {
                     let reason = format!("drift: {detail}; nothing was changed on {target}: run `contain plan` again");
                     tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, "{reason}");
@@ -173,18 +293,26 @@ impl Engine {
         let mut reports: Vec<OperationReport> = operations.iter().map(|op| not_started(op)).collect();
         let mut earlier: Vec<(Operation, Value)> = Vec::new();
         for (index, operation) in operations.iter().enumerate() {
+            if let Some((bound, value, already_in_place)) = done[index].take() {
+                let kept = value["evidence"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string));
+                evidence.lock().expect("evidence lock").extend(kept);
+                reports[index].outcome = if already_in_place { OperationOutcome::AlreadyInPlace } else { OperationOutcome::Applied };
+                earlier.push((bound, value));
+                continue;
+            }
+
             let bound = action.bind(context, operation, &earlier);
             append(journal, Event::StepIntent { step: step.id.clone(), action: step.action, target: target.clone(), operation: bound.clone() })?;
 
             if in_place[index] {
-                let current = action.read(context, target, &bound).await.unwrap_or(Value::Null);
+                let current = self.read_with_retries(action, context, target, &bound).await.unwrap_or(Value::Null);
                 append(journal, Event::StepApplied { step: step.id.clone(), target: target.clone(), operation_id: bound.id.clone(), applied: current.clone(), already_in_place: true })?;
                 reports[index].outcome = OperationOutcome::AlreadyInPlace;
                 earlier.push((bound, current));
                 continue;
             }
 
-            match action.apply(context, target, &bound).await {
+            match self.apply_with_retries(action, context, target, &bound).await {
                 Ok(applied) => {
                     let kept = applied["evidence"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string));
                     evidence.lock().expect("evidence lock").extend(kept);
@@ -194,7 +322,7 @@ impl Engine {
                 }
                 Err(error) => {
                     // Whether the failed call left a change decides whether rollback must revert it.
-                    let changed = match action.read(context, target, &bound).await {
+                    let changed = match self.read_with_retries(action, context, target, &bound).await {
                         Ok(current) => action.assess(&bound, &current, None) != Assessment::Prior,
                         Err(_) => true,
                     };
@@ -205,7 +333,11 @@ impl Engine {
                         error: error.message.clone(),
                         error_code: error.code.clone(),
                         changed,
+                        compensation: error.compensation.clone(),
                     })?;
+                    if let Some(compensation) = &error.compensation {
+                        tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, operation = %bound.id, "failed, compensated: {compensation}");
+                    }
                     tracing::error!(run_id = %context.run_id, step = %step.id, target = %target, operation = %bound.id, "{}", error.message);
                     reports[index].outcome = OperationOutcome::Failed;
                     reports[index].error = Some(error.message.clone());
@@ -217,6 +349,16 @@ impl Engine {
         tracing::info!(run_id = %context.run_id, step = %step.id, target = %target, "target contained");
         Ok(TargetReport { target: target.clone(), outcome: TargetOutcome::Contained, operations: reports, error: None })
     }
+}
+
+/// The decision of resume about an operation the journal left without an outcome.
+enum Reconciled {
+    /// It took effect: keep it, with the value read.
+    Applied(Value),
+    /// It did not take effect, or only partly: apply it again.
+    Redo,
+    /// The subject has a value the operation does not explain.
+    Unknown(String),
 }
 
 /// Groups the steps so that each group needs only steps of earlier groups.

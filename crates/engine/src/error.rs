@@ -14,6 +14,10 @@ pub enum EngineError {
     DigestMismatch { expected: String, found: String },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("{target} is being changed by {holder}: wait for it to finish, or roll it back")]
+    TargetLocked { target: String, holder: String },
+    #[error("run {run_id} already finished ({status}): there is nothing to resume; plan and run the playbook again to retry what it did not contain")]
+    AlreadyFinished { run_id: String, status: String },
     #[error("run {run_id}: {message}")]
     Run { run_id: String, message: String },
 }

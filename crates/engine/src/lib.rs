@@ -15,11 +15,18 @@
 
 mod apply;
 mod error;
+mod guard;
 mod ids;
+mod locks;
+mod metrics;
 mod plan;
+mod progress;
+mod record;
 mod resolve;
+mod resume;
 mod report;
 mod rollback;
+mod retry;
 mod runs;
 
 use std::path::PathBuf;
@@ -27,10 +34,18 @@ use std::sync::Arc;
 
 use contain_core::{Action, ActionKind, CallContext, CallerIdentity, Provider};
 
+pub use apply::StartedRun;
 pub use error::EngineError;
+pub use guard::Guard;
 pub use plan::{Plan, PlanFile, PlannedTarget, StepPlan};
 pub use report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
+pub use metrics::{CloudCounters, cloud_counters};
+pub use retry::RetryPolicy;
 pub use runs::{RunSummary, run_summary};
+pub use record::{
+    ChainBreak, ChangeOutcome, EvidenceItem, IncidentRecord, IrreversibleChange, OperationRecord, OperatorEntry, OperatorRole, RevertOutcome,
+    RollbackEntry, Skip, Stamp, StepRecord, TargetRecord, TimelineEntry, Verification, decision_text, incident_record,
+};
 
 /// The default number of targets changed at once.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -42,17 +57,31 @@ pub struct Engine {
     concurrency: usize,
     /// Replaces every step's `max_targets` when set.
     max_targets: Option<usize>,
+    retry: RetryPolicy,
+    guard: Guard,
 }
 
 impl Engine {
     /// Creates an engine that keeps journals under `state_dir/runs`.
     pub fn new(providers: Vec<Arc<dyn Provider>>, state_dir: PathBuf) -> Self {
-        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY, max_targets: None }
+        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY, max_targets: None, retry: RetryPolicy::default(), guard: Guard::default() }
     }
 
     /// Sets how many targets are changed at once (at least 1).
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Sets the guard rails the plan checks: protected resources and self-lockout.
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// Sets how passing failures of cloud calls are retried.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = RetryPolicy { attempts: retry.attempts.max(1), ..retry };
         self
     }
 
@@ -92,6 +121,11 @@ impl Engine {
         }
         Ok(identities)
     }
+}
+
+/// Returns a new run id, such as `run-20261204T201512Z-3f9a1c`.
+pub fn new_run_id() -> String {
+    ids::new_id("run")
 }
 
 /// Returns the local user name, from `USER` or `LOGNAME`, else from /etc/passwd by user id.

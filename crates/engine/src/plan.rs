@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use contain_core::{ActionKind, CallContext, Mode, Target, TargetPlan};
+use contain_core::{ActionError, ActionKind, CallContext, ErrorKind, Mode, Target, TargetPlan};
 use contain_journal::PlaybookInfo;
 use contain_playbook::{OnFailure, Playbook, resolve_inputs};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,13 @@ pub struct Plan {
     pub playbook: PlaybookInfo,
     pub inputs: Map<String, Value>,
     pub on_failure: OnFailure,
+    /// True when the plan was made with `--allow-self-lockout`: the reviewer must see that the
+    /// self-lockout guard was lifted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_self_lockout: bool,
+    /// True when the playbook sets `approval: required`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval_required: bool,
     pub steps: Vec<StepPlan>,
 }
 
@@ -31,6 +38,9 @@ pub struct StepPlan {
     pub action: ActionKind,
     pub needs: Vec<String>,
     pub options: Map<String, Value>,
+    /// The maximum number of targets the step may change: its blast radius limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_targets: Option<usize>,
     pub targets: Vec<PlannedTarget>,
 }
 
@@ -117,6 +127,15 @@ impl Engine {
         let plan_id = ids::new_id("plan");
         let context = CallContext { mode: Mode::Plan, run_id: plan_id.clone() };
 
+        // The identities contain runs as, so that no step revokes them.
+        let own = if playbook.steps.iter().any(|s| s.action == ActionKind::Revoke) && !self.guard.allow_self_lockout {
+            let types: Vec<String> = playbook.steps.iter().map(|s| s.target_type.clone()).collect();
+            let identities = self.caller_identities(&context, &types).await?;
+            identities.iter().flat_map(|identity| self.providers.iter().flat_map(move |p| p.own_resources(identity))).collect()
+        } else {
+            Vec::new()
+        };
+
         let mut outputs: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
         let mut steps = Vec::new();
         for step in self.ordered_steps(playbook) {
@@ -142,10 +161,18 @@ impl Engine {
             for target in targets {
                 let span = tracing::debug_span!("plan", plan_id = %plan_id, step = %step.id, target = %target);
                 let _entered = span.enter();
-                let result = match action.inspect(&context, &target).await {
-                    Ok(state) => action.plan(&target, &options, &state),
-                    Err(error) => Err(error),
+                let refused = |plan: Option<&TargetPlan>| self.guard.refusal(step.action, &target, plan, &own);
+                let result = match refused(None) {
+                    Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),
+                    None => match action.inspect(&context, &target).await {
+                        Ok(state) => action.plan(&target, &options, &state),
+                        Err(error) => Err(error),
+                    },
                 };
+                let result = result.and_then(|plan| match refused(Some(&plan)) {
+                    Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),
+                    None => Ok(plan),
+                });
                 let result = result.and_then(|plan| check_irreversible(step, plan));
                 let result = match result {
                     Ok(mut plan) if !plan.operations.is_empty() => match action.preflight(&context, &target, &plan).await {
@@ -167,7 +194,7 @@ impl Engine {
             }
 
             outputs.insert(step.id.clone(), planned.iter().map(|t| t.plan.outputs.clone()).collect());
-            steps.push(StepPlan { id: step.id.clone(), action: step.action, needs: step.needs.clone(), options, targets: planned });
+            steps.push(StepPlan { id: step.id.clone(), action: step.action, needs: step.needs.clone(), options, max_targets: Some(max_targets), targets: planned });
         }
 
         Ok(Plan {
@@ -177,6 +204,8 @@ impl Engine {
             playbook: PlaybookInfo { name: playbook.name.clone(), path: playbook_path.to_string(), digest: playbook.digest.clone() },
             inputs,
             on_failure: playbook.on_failure,
+            allow_self_lockout: self.guard.allow_self_lockout,
+            approval_required: playbook.approval_required,
             steps,
         })
     }

@@ -2,36 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use contain_core::{ActionKind, Assessment, CallContext, Mode, Operation, Target};
-use contain_journal::{Event, JournalWriter, Operator, Record};
+use contain_core::{Assessment, CallContext, Mode, Reconciliation};
+use contain_journal::{Event, JournalWriter, Operator};
 use serde_json::Value;
 
+use crate::progress::{JournaledOperation, OperationState, journaled_operations};
+
 use crate::report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
+use crate::locks::lock_targets;
 use crate::runs::status_of;
 use crate::{Engine, EngineError, local_user};
-
-/// One operation as the journal records it.
-#[derive(Debug, Clone)]
-struct JournaledOperation {
-    seq: u64,
-    step: String,
-    action: ActionKind,
-    target: Target,
-    operation: Operation,
-    state: OperationState,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum OperationState {
-    /// The intent was journaled but no outcome: the process stopped during the call.
-    Uncertain,
-    Applied(Value),
-    AlreadyInPlace,
-    FailedUnchanged,
-    /// The call failed but left a change.
-    FailedChanged,
-    Reverted,
-}
 
 impl Engine {
     /// Reverts a run's applied changes, in reverse order, from its journal alone.
@@ -48,7 +28,15 @@ impl Engine {
             });
         }
         let context = CallContext { mode: Mode::Apply, run_id: run_id.to_string() };
-        let operator = Operator { local_user: local_user(), cloud_identities: Vec::new() };
+        let operations = journaled_operations(&journal.records);
+        let _locks = lock_targets(&self.state_dir, run_id, operations.iter().map(|op| &op.target))?;
+        // Who rolled back belongs in the record, but a rollback must not wait on it.
+        let types: Vec<String> = operations.iter().map(|op| op.target.resource_type.clone()).collect();
+        let cloud_identities = self.caller_identities(&context, &types).await.unwrap_or_else(|error| {
+            tracing::warn!(run_id, "rolling back without the caller identity: {error}");
+            Vec::new()
+        });
+        let operator = Operator { local_user: local_user(), cloud_identities, api_principal: None, approved_by: None };
 
         let mut report = self.rollback_with(&mut writer, &context, force, "requested by the operator", operator).await?;
         if report.steps.is_empty() {
@@ -75,7 +63,17 @@ impl Engine {
         let journal_path = writer.path().display().to_string();
         let (mut pending, irreversible): (Vec<JournaledOperation>, Vec<JournaledOperation>) = journaled_operations(&records)
             .into_iter()
-            .filter(|op| matches!(op.state, OperationState::Uncertain | OperationState::Applied(_) | OperationState::FailedChanged))
+            .filter(|op| {
+                matches!(
+                    op.state,
+                    OperationState::Uncertain
+                        | OperationState::Applied(_)
+                        | OperationState::FailedChanged
+                        | OperationState::Partly(_)
+                        | OperationState::Unknown(_)
+                        | OperationState::Reverting(_)
+                )
+            })
             .partition(|op| op.operation.reversible);
         pending.sort_by_key(|op| std::cmp::Reverse(op.seq));
 
@@ -106,23 +104,56 @@ impl Engine {
                 refused.insert(op.target.key(), format!("no provider offers {} for {}", op.action, op.target.resource_type));
                 continue;
             };
-            let applied = match &op.state {
-                OperationState::Applied(value) => Some(value),
-                _ => None,
+            let current = match self.read_with_retries(action.as_ref(), context, &op.target, &op.operation).await {
+                Ok(current) => current,
+                Err(error) => {
+                    let detail = format!("cannot read {}: {error}", op.operation.subject);
+                    if force {
+                        tracing::warn!(run_id = %context.run_id, target = %op.target, "reverting without reading the subject (--force): {detail}");
+                        to_revert.push((op.clone(), revert_value(op, None)));
+                    } else {
+                        refused.entry(op.target.key()).or_insert(format!("{detail}, so rollback left {} untouched: try again, or use --force", op.target));
+                    }
+                    continue;
+                }
             };
-            let assessment = match action.read(context, &op.target, &op.operation).await {
-                Ok(current) => action.assess(&op.operation, &current, applied),
-                Err(error) => Assessment::Diverged { detail: format!("cannot read {}: {error}", op.operation.subject) },
+            let assessment = match &op.state {
+                OperationState::Applied(value) => action.assess(&op.operation, &current, Some(value)),
+                OperationState::FailedChanged => action.assess(&op.operation, &current, None),
+                // An earlier rollback stopped during this revert, which may have made part of
+                // its calls: a state between the two is this run's, and is reverted on.
+                OperationState::Reverting(value) => match action.assess(&op.operation, &current, Some(value)) {
+                    Assessment::Diverged { .. } if op.operation.is_between(&current, value) => Assessment::Applied,
+                    other => other,
+                },
+                // No outcome, or a decision made before that a revert must check again.
+                _ => {
+                    let decision = action.reconcile(&op.operation, &current);
+                    writer.append(Event::Reconciled {
+                        step: op.step.clone(),
+                        target: op.target.clone(),
+                        operation_id: op.operation.id.clone(),
+                        decision: decision.as_str().to_string(),
+                        detail: decision.detail().map(str::to_string),
+                        observed: current.clone(),
+                    })?;
+                    tracing::info!(run_id = %context.run_id, target = %op.target, operation = %op.operation.id, decision = decision.as_str(), "reconciled an operation the journal left without an outcome");
+                    match decision {
+                        Reconciliation::NotApplied => Assessment::Prior,
+                        Reconciliation::Applied | Reconciliation::Partly { .. } => Assessment::Applied,
+                        Reconciliation::Unknown { detail } => Assessment::Diverged { detail },
+                    }
+                }
             };
             match assessment {
-                Assessment::Applied => to_revert.push(op.clone()),
+                Assessment::Applied => to_revert.push((op.clone(), revert_value(op, Some(&current)))),
                 Assessment::Prior => {
                     writer.append(Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: true })?;
                     outcomes.insert(key(op), op_report(op, OperationOutcome::AlreadyReverted, None));
                 }
                 Assessment::Diverged { detail } if force => {
                     tracing::warn!(run_id = %context.run_id, target = %op.target, "reverting despite a change since the run (--force): {detail}");
-                    to_revert.push(op.clone());
+                    to_revert.push((op.clone(), revert_value(op, Some(&current))));
                 }
                 Assessment::Diverged { detail } => {
                     refused.entry(op.target.key()).or_insert(format!(
@@ -133,7 +164,7 @@ impl Engine {
             }
         }
 
-        for op in to_revert {
+        for (op, applied) in to_revert {
             if let Some(reason) = refused.get(&op.target.key()) {
                 writer.append(Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: format!("refused: {reason}") })?;
                 outcomes.insert(key(&op), op_report(&op, OperationOutcome::RevertRefused, Some(reason.clone())));
@@ -141,11 +172,7 @@ impl Engine {
             }
             let action = self.action(op.action, &op.target.resource_type).expect("checked above");
             writer.append(Event::RevertIntent { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone() })?;
-            let applied = match &op.state {
-                OperationState::Applied(value) => value.clone(),
-                _ => op.operation.desired.clone(),
-            };
-            match action.revert(context, &op.target, &op.operation, &applied).await {
+            match self.revert_with_retries(action.as_ref(), context, &op.target, &op.operation, &applied).await {
                 Ok(notes) => {
                     writer.append(Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: false })?;
                     outcomes.insert(key(&op), op_report(&op, OperationOutcome::Reverted, None));
@@ -186,50 +213,21 @@ impl Engine {
 }
 
 fn key(op: &JournaledOperation) -> (String, String, String) {
-    (op.step.clone(), op.target.key(), op.operation.id.clone())
+    op.key()
+}
+
+/// The value revert restores from: what apply returned when the journal has it, else what the
+/// subject contains now (after a crash), else the planned value.
+fn revert_value(op: &JournaledOperation, current: Option<&Value>) -> Value {
+    match (&op.state, current) {
+        (OperationState::Applied(value) | OperationState::Reverting(value), _) => value.clone(),
+        (_, Some(current)) => current.clone(),
+        (_, None) => op.operation.desired.clone(),
+    }
 }
 
 fn op_report(op: &JournaledOperation, outcome: OperationOutcome, error: Option<String>) -> OperationReport {
     OperationReport { id: op.operation.id.clone(), description: op.operation.description.clone(), outcome, error }
-}
-
-/// Lists every operation the journal names, with its latest state, in journal order.
-fn journaled_operations(records: &[Record]) -> Vec<JournaledOperation> {
-    let mut operations: Vec<JournaledOperation> = Vec::new();
-    let find = |operations: &mut Vec<JournaledOperation>, step: &str, target: &Target, id: &str| -> Option<usize> {
-        operations.iter().rposition(|op| op.step == step && &op.target == target && op.operation.id == id)
-    };
-
-    for record in records {
-        match &record.event {
-            Event::StepIntent { step, action, target, operation } => operations.push(JournaledOperation {
-                seq: record.seq,
-                step: step.clone(),
-                action: *action,
-                target: target.clone(),
-                operation: operation.clone(),
-                state: OperationState::Uncertain,
-            }),
-            Event::StepApplied { step, target, operation_id, applied, already_in_place } => {
-                if let Some(index) = find(&mut operations, step, target, operation_id) {
-                    operations[index].state =
-                        if *already_in_place { OperationState::AlreadyInPlace } else { OperationState::Applied(applied.clone()) };
-                }
-            }
-            Event::StepFailed { step, target, operation_id, changed, .. } => {
-                if let Some(index) = find(&mut operations, step, target, operation_id) {
-                    operations[index].state = if *changed { OperationState::FailedChanged } else { OperationState::FailedUnchanged };
-                }
-            }
-            Event::Reverted { step, target, operation_id, .. } => {
-                if let Some(index) = find(&mut operations, step, target, operation_id) {
-                    operations[index].state = OperationState::Reverted;
-                }
-            }
-            _ => {}
-        }
-    }
-    operations
 }
 
 fn step_reports(

@@ -30,6 +30,12 @@ pub struct Operator {
     pub local_user: String,
     /// The identities the providers' credentials resolve to.
     pub cloud_identities: Vec<CallerIdentity>,
+    /// The API principal that asked for it, when it came through `contain serve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_principal: Option<String>,
+    /// The API principal that approved the run, when its playbook requires approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 /// What a record says.
@@ -44,6 +50,14 @@ pub enum Event {
         on_failure: String,
         operator: Operator,
         contain_version: String,
+        /// The plan the run executes, as the engine serializes it, so that `contain resume`
+        /// can finish the run from the journal alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<Value>,
+    },
+    /// An interrupted run is being finished by `contain resume`.
+    RunResumed {
+        operator: Operator,
     },
     /// Written and synced before the cloud call that makes the change.
     StepIntent {
@@ -71,6 +85,22 @@ pub enum Event {
         error_code: Option<String>,
         /// False when the failed call left nothing changed.
         changed: bool,
+        /// The part of its own change the action undid: the step failed, compensated.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        compensation: Option<String>,
+    },
+    /// The decision about an intent without an outcome (the process stopped during its cloud
+    /// call), made by reading the subject again.
+    Reconciled {
+        step: String,
+        target: Target,
+        operation_id: String,
+        /// `applied`, `not_applied`, `partly_applied` or `unknown`.
+        decision: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// The subject's value that the decision rests on: the evidence.
+        observed: Value,
     },
     /// A target that was not changed, for example because it drifted since the plan.
     StepSkipped {

@@ -17,12 +17,20 @@
 //! | `run_id` | the run the record belongs to |
 //! | `kind`   | one of the kinds below |
 //!
-//! Kinds ([`Event`]): `run_started` (playbook name, path and digest, plan digest, inputs,
-//! operator: local user and cloud identities), `step_intent` (step, target, operation with its
-//! prior value and planned change), `step_applied` (the value the change left), `step_failed`
-//! (the cloud error, and whether anything was left changed), `step_skipped`, `revert_intent`,
-//! `reverted`, `revert_failed`, `rollback_started`, `rollback_finished`, `run_finished`
-//! (status).
+//! Kinds ([`Event`]):
+//!
+//! - `run_started`: playbook name, path and digest, plan digest, inputs, operator (local user
+//!   and cloud identities), and the plan itself, from which `contain resume` works;
+//! - `step_intent`: step, target, and the operation with its prior value and planned change;
+//! - `step_applied`: the value the change left;
+//! - `step_failed`: the cloud error, whether anything was left changed, and the compensation
+//!   when the action undid its own partial change;
+//! - `step_skipped`: a target left unchanged, with the reason (drift);
+//! - `reconciled`: the decision about an intent that a crash left without an outcome (applied,
+//!   not_applied, partly_applied or unknown), with the value read as evidence;
+//! - `run_resumed`: who resumed an interrupted run;
+//! - `rollback_started`, `revert_intent`, `reverted`, `revert_failed`, `rollback_finished`;
+//! - `run_finished`: the status.
 //!
 //! Because each record carries the hash of the one before, editing, removing or reordering a
 //! record breaks the chain, which [`read_journal`] reports. A last line without its `\n` is a

@@ -114,6 +114,7 @@ impl JournalWriter {
 
         self.prev_hash = hex::encode(Sha256::digest(line.as_bytes()));
         self.next_seq += 1;
+        contain_core::crash::reached(contain_core::crash::CrashPoint::JournalRecord);
         Ok(record)
     }
 }

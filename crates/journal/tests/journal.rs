@@ -44,6 +44,22 @@ fn edited_record_breaks_chain() {
 }
 
 #[test]
+fn reordered_records_break_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    write_three(dir.path());
+    let path = journal_path(dir.path(), "run-1");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&path, format!("{}\n{}\n{}\n", lines[0], lines[2], lines[1])).unwrap();
+
+    let journal = read_journal(&path).unwrap();
+    assert_eq!(journal.records.len(), 1, "only the records before the swap are trusted");
+    assert_eq!(journal.problems[0].line, 2);
+    assert!(journal.problems[0].message.contains("removed or reordered"), "{}", journal.problems[0].message);
+    assert!(!journal.chain_intact());
+}
+
+#[test]
 fn removed_record_breaks_chain() {
     let dir = tempfile::tempdir().unwrap();
     write_three(dir.path());

@@ -33,6 +33,7 @@ mod catalog;
 mod diagnostic;
 mod inputs;
 mod model;
+mod needs;
 mod node;
 mod parse;
 mod template;
@@ -43,7 +44,7 @@ pub use contain_core::check_cidr;
 pub use inputs::resolve_inputs;
 pub use model::{DEFAULT_MAX_TARGETS, InputSpec, InputType, OnFailure, Playbook, Step, TargetSpec};
 pub use node::Position;
-pub use parse::{MAX_SOURCE_BYTES, parse};
+pub use parse::{MAX_NODES, MAX_SOURCE_BYTES, parse};
 pub use template::{Expression, Part, Template};
 
 /// Every step that `id` needs, directly or through other steps.

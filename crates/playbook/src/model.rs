@@ -14,6 +14,9 @@ pub struct Playbook {
     pub description: String,
     pub inputs: Vec<InputSpec>,
     pub on_failure: OnFailure,
+    /// True when a run started through the HTTP API waits for a second person's approval
+    /// (`approval: required`).
+    pub approval_required: bool,
     pub steps: Vec<Step>,
     /// SHA-256 of the source text, in hex, recorded in every run's journal.
     pub digest: String,

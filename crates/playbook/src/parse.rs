@@ -11,13 +11,23 @@ use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::inputs::check_default;
 use crate::model::{DEFAULT_MAX_TARGETS, InputSpec, InputType, OnFailure, Playbook, Step, TargetSpec};
+use crate::needs::NeedsGraph;
 use crate::node::{Node, NodeValue, Position};
 use crate::template::{Expression, Template};
 
 /// The largest playbook accepted, in bytes.
 pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
 
-const TOP_KEYS: &[&str] = &["name", "description", "inputs", "on_failure", "steps"];
+/// The maximum number of YAML nodes (scalars, lists and mappings, each alias expansion counted
+/// again) in a playbook. It bounds the work of a long list or an alias bomb: at the serde-saphyr
+/// default of 250,000, a 1 MiB list or a 500-byte alias bomb took 2 to 4 seconds to reject in
+/// the unoptimized test build. A real playbook has a few hundred nodes.
+pub const MAX_NODES: usize = 20_000;
+
+/// The maximum number of names a message lists, such as the valid step ids after an unknown one.
+const LISTED_NAMES: usize = 20;
+
+const TOP_KEYS: &[&str] = &["name", "description", "inputs", "on_failure", "approval", "steps"];
 const INPUT_KEYS: &[&str] = &["type", "description", "required", "default", "pattern", "list"];
 const STEP_KEYS: &[&str] = &["id", "action", "target", "target_type", "with", "needs", "irreversible", "max_targets"];
 
@@ -34,7 +44,7 @@ pub fn parse(source: &str, providers: &[Arc<dyn Provider>]) -> Result<Playbook, 
     }
 
     let root = read_tree(source)?;
-    let mut checker = Checker { catalog: Catalog::new(providers), diagnostics: Vec::new(), declared_inputs: Vec::new(), declared_steps: Vec::new() };
+    let mut checker = Checker { catalog: Catalog::new(providers), diagnostics: Vec::new(), declared_inputs: BTreeSet::new(), declared_steps: Vec::new() };
     let playbook = checker.playbook(&root, source);
 
     let mut diagnostics = checker.diagnostics;
@@ -50,6 +60,7 @@ fn read_tree(source: &str) -> Result<Node, Diagnostics> {
     budget.max_aliases = 100;
     budget.max_anchors = 100;
     budget.max_depth = 32;
+    budget.max_nodes = MAX_NODES;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
 
@@ -69,12 +80,15 @@ struct Checker<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Every input name declared, valid or not, so a reference to a faulty input is not also
     /// reported as unknown.
-    declared_inputs: Vec<String>,
+    declared_inputs: BTreeSet<String>,
     /// Every step id declared, valid or not, for the same reason.
     declared_steps: Vec<String>,
 }
 
 type Entries<'n> = &'n [(Node, Node)];
+
+/// The valid inputs by name, so that each template expression is looked up in log time.
+type InputsByName<'i> = BTreeMap<&'i str, &'i InputSpec>;
 
 impl Checker<'_> {
     fn error(&mut self, position: Position, message: impl Into<String>) {
@@ -110,14 +124,30 @@ impl Checker<'_> {
             }),
         };
 
+        let approval_required = match lookup(entries, "approval") {
+            None => Some(false),
+            Some(node) => self.string(node, "approval").and_then(|value| match value.as_str() {
+                "required" => Some(true),
+                "none" => Some(false),
+                other => {
+                    self.error(node.position, format!("invalid approval `{other}`: valid values are required, none"));
+                    None
+                }
+            }),
+        };
+
         let inputs = match lookup(entries, "inputs") {
             None => Vec::new(),
             Some(node) => self.inputs(node),
         };
-        let steps = self.steps(root, entries, &inputs);
+        let mut inputs_by_name = InputsByName::new();
+        for input in &inputs {
+            inputs_by_name.entry(input.name.as_str()).or_insert(input);
+        }
+        let steps = self.steps(root, entries, &inputs_by_name);
 
         let digest = hex::encode(Sha256::digest(source.as_bytes()));
-        Some(Playbook { name: name?, description: description?, inputs, on_failure: on_failure?, steps: steps?, digest })
+        Some(Playbook { name: name?, description: description?, inputs, on_failure: on_failure?, approval_required: approval_required?, steps: steps?, digest })
     }
 
     fn inputs(&mut self, node: &Node) -> Vec<InputSpec> {
@@ -129,7 +159,7 @@ impl Checker<'_> {
             let Some(name) = self.string(key, "an input name") else {
                 continue;
             };
-            self.declared_inputs.push(name.clone());
+            self.declared_inputs.insert(name.clone());
             if !is_identifier(&name, false) || name.contains('-') {
                 self.error(
                     key.position,
@@ -224,7 +254,7 @@ impl Checker<'_> {
         None
     }
 
-    fn steps(&mut self, root: &Node, entries: Entries<'_>, inputs: &[InputSpec]) -> Option<Vec<Step>> {
+    fn steps(&mut self, root: &Node, entries: Entries<'_>, inputs: &InputsByName<'_>) -> Option<Vec<Step>> {
         let Some(node) = lookup(entries, "steps") else {
             self.error(root.position, "the playbook has no `steps`: add a list of at least one step");
             return None;
@@ -264,12 +294,12 @@ impl Checker<'_> {
             }
         }
 
-        self.check_dependencies(items, &steps, inputs);
+        self.check_dependencies(items, &steps);
         complete.then_some(steps)
     }
 
     /// Parses one step. Returns the step and the position of its id.
-    fn step(&mut self, node: &Node, inputs: &[InputSpec]) -> Option<(Step, Position)> {
+    fn step(&mut self, node: &Node, inputs: &InputsByName<'_>) -> Option<(Step, Position)> {
         let entries = self.mapping(node, "a step")?;
         let what = match lookup(entries, "id").and_then(Node::as_str) {
             Some(id) => format!("step `{id}`"),
@@ -389,14 +419,21 @@ impl Checker<'_> {
             }
             Some(handler) => {
                 let with_node = lookup(entries, "with");
+                let with_entries = with_node.map(Node::entries_by_key).unwrap_or_default();
                 for problem in handler.check_options(&with) {
                     let position = problem
                         .key
                         .as_deref()
-                        .and_then(|key| with_node.and_then(|w| w.mapping_entry(key)).map(|(k, _)| k.position))
+                        .and_then(|key| with_entries.get(key).map(|(k, _)| k.position))
                         .or(with_node.map(|w| w.position))
                         .unwrap_or(node.position);
                     self.error(position, format!("{what}: {}", problem.message));
+                }
+                if !irreversible {
+                    for key in handler.irreversible_options(&with) {
+                        let position = with_entries.get(key.as_str()).map(|(k, _)| k.position).or(with_node.map(|w| w.position)).unwrap_or(node.position);
+                        self.error(position, format!("{what}: `{key}` makes changes that rollback cannot undo: add `irreversible: allow` to step `{id}` if that is intended"));
+                    }
                 }
             }
         }
@@ -424,8 +461,9 @@ impl Checker<'_> {
             );
             return None;
         };
+        let filter_entries = node.entries_by_key();
         for problem in provider.check_selector(&resource_type, &filters) {
-            let position = problem.key.as_deref().and_then(|k| node.mapping_entry(k)).map(|(k, _)| k.position).unwrap_or(node.position);
+            let position = problem.key.as_deref().and_then(|k| filter_entries.get(k)).map(|(k, _)| k.position).unwrap_or(node.position);
             self.error(position, format!("target selector: {}", problem.message));
         }
         let templates = self.option_templates(&filters, node);
@@ -443,11 +481,12 @@ impl Checker<'_> {
             }
         }
         let mut templates = Vec::new();
+        let with_entries = with_node.entries_by_key();
         for (key, value) in with {
             let mut found = Vec::new();
             strings(value, &mut found);
             for text in found {
-                let position = with_node.mapping_entry(key).map(|(_, v)| v.position).unwrap_or(with_node.position);
+                let position = with_entries.get(key.as_str()).map(|(_, v)| v.position).unwrap_or(with_node.position);
                 match Template::parse(text) {
                     Ok(template) => templates.push(template),
                     Err(message) => self.error(position, format!("option `{key}`: {message}")),
@@ -462,7 +501,7 @@ impl Checker<'_> {
         &mut self,
         target: &Template,
         explicit: Option<String>,
-        inputs: &[InputSpec],
+        inputs: &InputsByName<'_>,
         position: Position,
     ) -> Option<String> {
         if let Some(explicit) = explicit {
@@ -470,16 +509,15 @@ impl Checker<'_> {
         }
         for expression in target.expressions() {
             if let Expression::Input(name) = expression {
-                if !inputs.iter().any(|i| &i.name == name) && !self.declared_inputs.contains(name) {
-                    let mut names: Vec<&str> = self.declared_inputs.iter().map(String::as_str).collect();
-                    names.sort();
-                    self.error(position, format!("target uses unknown input `{name}`: inputs are {}", if names.is_empty() { "none".to_string() } else { names.join(", ") }));
+                if !self.declared_inputs.contains(name) {
+                    let names = join(self.declared_inputs.iter().map(String::as_str));
+                    self.error(position, format!("target uses unknown input `{name}`: inputs are {names}"));
                     return None;
                 }
             }
         }
         let from_input = target.expressions().find_map(|expression| match expression {
-            Expression::Input(name) => match &inputs.iter().find(|i| &i.name == name)?.input_type {
+            Expression::Input(name) => match &inputs.get(name.as_str())?.input_type {
                 InputType::Resource(type_name) => Some(type_name.clone()),
                 _ => None,
             },
@@ -499,55 +537,63 @@ impl Checker<'_> {
     }
 
     /// Checks `needs` and template references across steps, and looks for cycles.
-    fn check_dependencies(&mut self, items: &[Node], steps: &[Step], inputs: &[InputSpec]) {
+    ///
+    /// Steps, positions and inputs are looked up in maps, and each step's list of steps it comes
+    /// after is computed once, so the time grows about linearly with the number of steps and
+    /// expressions.
+    fn check_dependencies(&mut self, items: &[Node], steps: &[Step]) {
         let declared = self.declared_steps.clone();
         let ids: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
+        let step_names = join(ids.iter().copied());
+        let mut items_by_position: BTreeMap<Position, &Node> = BTreeMap::new();
+        for item in items {
+            items_by_position.entry(item.position).or_insert(item);
+        }
         let position_of = |step: &Step, key: &str| -> Position {
-            items
-                .iter()
-                .find(|item| item.position == step.position)
+            items_by_position
+                .get(&step.position)
                 .and_then(|item| item.mapping_entry(key))
                 .map(|(_, value)| value.position)
                 .unwrap_or(step.position)
         };
 
         for step in steps {
+            let needs_position = position_of(step, "needs");
             for need in &step.needs {
                 if need == &step.id {
-                    self.error(position_of(step, "needs"), format!("step `{}` needs itself", step.id));
+                    self.error(needs_position, format!("step `{}` needs itself", step.id));
                 } else if !ids.contains(need.as_str()) {
-                    self.error(
-                        position_of(step, "needs"),
-                        format!("step `{}` needs unknown step `{need}`: steps are {}", step.id, join(&ids)),
-                    );
+                    self.error(needs_position, format!("step `{}` needs unknown step `{need}`: steps are {step_names}", step.id));
                 }
             }
         }
 
-        if let Some(cycle) = find_cycle(steps) {
-            let first = steps.iter().find(|s| s.id == cycle[0]).expect("cycle names known steps");
-            self.error(first.position, format!("steps depend on each other in a cycle: {}", cycle.join(" -> ")));
-            return;
-        }
+        let graph = NeedsGraph::new(steps);
+        let order = match graph.order() {
+            Ok(order) => order,
+            Err(cycle) => {
+                let first = steps.iter().find(|s| s.id == cycle[0]).expect("cycle names known steps");
+                self.error(first.position, format!("steps depend on each other in a cycle: {}", cycle.join(" -> ")));
+                return;
+            }
+        };
+        let ancestors = graph.ancestor_sets(&order);
 
-        for step in steps {
-            let ancestors = ancestors(steps, &step.id);
-            let target_templates = step.target.templates();
-            let in_target = |expression: &Expression| target_templates.iter().any(|t| t.expressions().any(|e| e == expression));
-            let option_expressions = step.option_templates.iter().flat_map(Template::expressions);
-            for expression in target_templates.iter().flat_map(|t| t.expressions()).chain(option_expressions) {
+        let input_names = join(self.declared_inputs.iter().map(String::as_str));
+        for (index, step) in steps.iter().enumerate() {
+            let (target_position, with_position) = (position_of(step, "target"), position_of(step, "with"));
+            let in_target = step.target.templates().into_iter().flat_map(Template::expressions).map(|e| (e, target_position));
+            let in_options = step.option_templates.iter().flat_map(Template::expressions).map(|e| (e, with_position));
+            for (expression, position) in in_target.chain(in_options) {
                 match expression {
-                    Expression::Input(name) if !inputs.iter().any(|i| &i.name == name) && !self.declared_inputs.contains(name) => {
-                        let declared = self.declared_inputs.clone();
-                        let names: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
-                        self.error(
-                            position_of(step, if in_target(expression) { "target" } else { "with" }),
-                            format!("step `{}` uses unknown input `{name}`: inputs are {}", step.id, join(&names)),
-                        );
+                    Expression::Input(name) if !self.declared_inputs.contains(name) => {
+                        self.error(position, format!("step `{}` uses unknown input `{name}`: inputs are {input_names}", step.id));
                     }
-                    Expression::StepOutput { step: source, .. } if !ancestors.contains(source.as_str()) => {
+                    Expression::StepOutput { step: source, .. }
+                        if !graph.index_of(source).is_some_and(|source_index| ancestors[index].contains(source_index)) =>
+                    {
                         self.error(
-                            position_of(step, if in_target(expression) { "target" } else { "with" }),
+                            position,
                             format!(
                                 "step `{}` uses an output of step `{source}`, which it does not need: add `{source}` to its `needs`",
                                 step.id
@@ -643,6 +689,21 @@ impl Node {
             _ => None,
         }
     }
+
+    /// Indexes a mapping's entries by their string keys, the first entry winning as in
+    /// [`Node::mapping_entry`], so that placing a diagnostic on each of thousands of keys does
+    /// not scan the mapping each time.
+    fn entries_by_key(&self) -> BTreeMap<&str, &(Node, Node)> {
+        let mut index = BTreeMap::new();
+        if let NodeValue::Mapping(entries) = &self.value {
+            for entry in entries {
+                if let Some(key) = entry.0.as_str() {
+                    index.entry(key).or_insert(entry);
+                }
+            }
+        }
+        index
+    }
 }
 
 fn lookup<'n>(entries: Entries<'n>, key: &str) -> Option<&'n Node> {
@@ -658,57 +719,23 @@ fn is_identifier(value: &str, allow_upper: bool) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || (allow_upper && c.is_ascii_uppercase()))
 }
 
-fn join(names: &BTreeSet<&str>) -> String {
-    if names.is_empty() {
-        "none".to_string()
-    } else {
-        names.iter().copied().collect::<Vec<_>>().join(", ")
+/// Lists names for a message, up to [`LISTED_NAMES`] of them, so that a playbook with
+/// thousands of steps or inputs cannot make every message thousands of names long.
+fn join<'n>(names: impl ExactSizeIterator<Item = &'n str>) -> String {
+    let count = names.len();
+    if count == 0 {
+        return "none".to_string();
+    }
+    let listed = names.take(LISTED_NAMES).collect::<Vec<_>>().join(", ");
+    match count.saturating_sub(LISTED_NAMES) {
+        0 => listed,
+        more => format!("{listed} and {more} more"),
     }
 }
 
 /// Collects every step that `id` needs, directly or through other steps.
 pub(crate) fn ancestors<'s>(steps: &'s [Step], id: &str) -> BTreeSet<&'s str> {
-    let mut found = BTreeSet::new();
-    let mut pending: Vec<&str> = steps.iter().filter(|s| s.id == id).flat_map(|s| s.needs.iter().map(String::as_str)).collect();
-    while let Some(next) = pending.pop() {
-        if let Some(step) = steps.iter().find(|s| s.id == next) {
-            if found.insert(step.id.as_str()) {
-                pending.extend(step.needs.iter().map(String::as_str));
-            }
-        }
-    }
-    found
-}
-
-/// Finds a dependency cycle among the steps, as the ids along it, if there is one.
-fn find_cycle(steps: &[Step]) -> Option<Vec<String>> {
-    fn visit(
-        steps: &[Step],
-        id: &str,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(start) = path.iter().position(|p| p == id) {
-            let mut cycle = path[start..].to_vec();
-            cycle.push(id.to_string());
-            return Some(cycle);
-        }
-        if done.contains(id) {
-            return None;
-        }
-        path.push(id.to_string());
-        if let Some(step) = steps.iter().find(|s| s.id == id) {
-            for need in &step.needs {
-                if let Some(cycle) = visit(steps, need, path, done) {
-                    return Some(cycle);
-                }
-            }
-        }
-        path.pop();
-        done.insert(id.to_string());
-        None
-    }
-
-    let mut done = BTreeSet::new();
-    steps.iter().find_map(|step| visit(steps, &step.id, &mut Vec::new(), &mut done))
+    let graph = NeedsGraph::new(steps);
+    let starts = steps.iter().enumerate().filter(|(_, step)| step.id == id).map(|(index, _)| index);
+    graph.ancestors_of(starts).into_iter().map(|index| steps[index].id.as_str()).collect()
 }

@@ -405,3 +405,118 @@ mod cascades {
         assert!(problems(&source).is_empty(), "{:#?}", problems(&source));
     }
 }
+
+/// Documents built to hit the parser's limits: each must be checked in well under a second of
+/// optimized code, so the bounds below only catch a return to quadratic or worse time.
+mod limits {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Far above the time these take (about a second at most, unoptimized), and below the 7 to
+    /// 49 seconds that the earlier quadratic and cubic checks took on them, unoptimized.
+    const BOUND: Duration = Duration::from_secs(5);
+
+    /// Parses `source`, asserting that it took less than [`BOUND`].
+    fn timed_problems(source: &str) -> Vec<(u64, u64, String)> {
+        let started = Instant::now();
+        let found = problems(source);
+        assert!(started.elapsed() < BOUND, "parsing took {:?}", started.elapsed());
+        found
+    }
+
+    /// Builds a playbook of `count` steps that each need the one before. With `outputs`, each step
+    /// targets an output of the one before (11 YAML nodes a step), else the input `vm` (9 nodes).
+    fn chain(count: usize, outputs: bool) -> String {
+        let mut source = String::from("name: chain\ndescription: d\ninputs:\n  vm: { type: test.vm, description: d }\nsteps:\n");
+        source.push_str("  - { id: s0, action: isolate, target: \"${{ inputs.vm }}\" }\n");
+        for k in 1..count {
+            let target = match outputs {
+                true => format!("\"${{{{ steps.s{}.outputs.vm }}}}\", target_type: test.vm", k - 1),
+                false => "\"${{ inputs.vm }}\"".to_string(),
+            };
+            source.push_str(&format!("  - {{ id: s{k}, action: isolate, target: {target}, needs: s{} }}\n", k - 1));
+        }
+        source
+    }
+
+    #[test]
+    fn alias_bomb_under_alias_limit_is_rejected() {
+        // Nine levels of ten aliases: 90 aliases, under the alias limit, that expand to 10^9 nodes.
+        let mut source = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..9 {
+            source.push_str(&format!("a{level}: &a{level} [{}]\n", vec![format!("*a{}", level - 1); 10].join(", ")));
+        }
+        let found = timed_problems(&source);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].2.contains("invalid YAML"), "{found:#?}");
+        assert!(found[0].2.contains("budget breached"), "{found:#?}");
+    }
+
+    #[test]
+    fn node_limit_rejects_long_list() {
+        let source = format!("name: [{}]\n", "1,".repeat(contain_playbook::MAX_NODES));
+        let found = timed_problems(&source);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].2.contains("budget breached"), "{found:#?}");
+    }
+
+    #[test]
+    fn long_needs_chain_is_accepted() {
+        // A chain as long as the node limit allows: checking it took 49 s unoptimized when each
+        // step's ancestors were found by scanning the list of steps.
+        let found = timed_problems(&chain(2200, false));
+        assert!(found.is_empty(), "{:#?}", &found[..found.len().min(3)]);
+    }
+
+    #[test]
+    fn long_needs_cycle_is_reported() {
+        let source = chain(2200, false).replace("  - { id: s0, action: isolate, target: \"${{ inputs.vm }}\" }", "  - { id: s0, action: isolate, target: \"${{ inputs.vm }}\", needs: s2199 }");
+        let found = timed_problems(&source);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].2.starts_with("steps depend on each other in a cycle: s0 -> s2199 -> s2198"), "{}", &found[0].2[..200]);
+    }
+
+    #[test]
+    fn step_output_not_needed_in_long_chain() {
+        let source = chain(1500, true).replace("target: \"${{ steps.s1498.outputs.vm }}\"", "target: \"${{ steps.s1499.outputs.vm }}\"");
+        let found = timed_problems(&source);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].2.contains("step `s1499` uses an output of step `s1499`, which it does not need"), "{found:#?}");
+    }
+
+    #[test]
+    fn long_name_lists_are_cut() {
+        let source = chain(100, false).replace("needs: s98 }", "needs: [s98, nothing] }");
+        let found = timed_problems(&source);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let message = &found[0].2;
+        assert!(message.contains("needs unknown step `nothing`: steps are s0, s1, s10, s11,"), "{message}");
+        assert!(message.ends_with("and 80 more"), "{message}");
+    }
+
+    #[test]
+    fn many_unknown_needs_are_each_reported() {
+        let needs: Vec<String> = (0..5000).map(|k| format!("n{k}")).collect();
+        let source = chain(500, false).replace("needs: s498 }", &format!("needs: [s498, {}] }}", needs.join(", ")));
+        let found = timed_problems(&source);
+        assert_eq!(found.len(), 5000, "{:#?}", &found[..3]);
+        assert!(found.iter().all(|(_, _, message)| message.len() < 300), "{:#?}", &found[..3]);
+    }
+
+    #[test]
+    fn unknown_input_placed_in_target_and_option() {
+        let source = VALID.replace(
+            "    target: \"${{ inputs.vm }}\"\n    with: { sever: true, incident: \"${{ inputs.incident }}\" }",
+            "    target: \"${{ inputs.nothing }}\"\n    target_type: test.vm\n    with: { sever: true, incident: \"${{ inputs.nothing }}\" }",
+        );
+        let found = timed_problems(&source);
+        let places: Vec<(u64, u64)> = found.iter().filter(|(_, _, m)| m.contains("unknown input `nothing`")).map(|(l, c, _)| (*l, *c)).collect();
+        assert_eq!(places, [(11, 13), (13, 11)], "{found:#?}");
+    }
+}
+
+#[test]
+fn approval_values() {
+    assert_problem("name: p\ndescription: d\napproval: maybe\nsteps: []\n", 3, 11, &["invalid approval `maybe`", "valid values are required, none"]);
+}

@@ -1,6 +1,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_types::app_name::AppName;
 use aws_types::region::Region;
@@ -34,6 +37,8 @@ pub(crate) struct ClientFactory {
     /// The account of the configured credentials, read once when a target names an account.
     caller_account: OnceCell<Option<String>>,
     cache: Mutex<HashMap<(Mode, String, String, Option<String>), Arc<Clients>>>,
+    /// The maximum time of one attempt of a call while applying. `None` keeps the SDK's default.
+    attempt_timeout: Option<Duration>,
 }
 
 /// The role contain assumes in another account.
@@ -45,8 +50,8 @@ pub struct AccountRole {
 }
 
 impl ClientFactory {
-    pub(crate) fn with_accounts(accounts: BTreeMap<String, AccountRole>) -> Self {
-        ClientFactory { accounts, ..ClientFactory::default() }
+    pub(crate) fn with_accounts(accounts: BTreeMap<String, AccountRole>, attempt_timeout: Option<Duration>) -> Self {
+        ClientFactory { accounts, attempt_timeout, ..ClientFactory::default() }
     }
 
     /// Returns the clients for a target: in its region and, when its account has a configured role, with
@@ -106,7 +111,7 @@ impl ClientFactory {
             run_id = %context.run_id,
             "building AWS clients"
         );
-        let clients = Arc::new(build(base, context, &region));
+        let clients = Arc::new(build(base, context, &region, self.attempt_timeout));
         self.cache.lock().expect("client cache lock").insert(key, clients.clone());
         Ok(clients)
     }
@@ -150,7 +155,19 @@ async fn assume_role(base: &SdkConfig, role: &AccountRole, context: &CallContext
     base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
 }
 
-fn build(base: &SdkConfig, context: &CallContext, region: &str) -> Clients {
+/// Builds the clients. While applying they make a single attempt per call, because the engine
+/// retries a failed change only after checking whether it took effect, and an attempt may last
+/// `attempt_timeout` at most. Plans keep the SDK's retries: they only read.
+fn build(base: &SdkConfig, context: &CallContext, region: &str, attempt_timeout: Option<Duration>) -> Clients {
+    let mut base = base.to_builder();
+    if context.mode == Mode::Apply {
+        base.set_retry_config(Some(RetryConfig::disabled()));
+        if let Some(timeout) = attempt_timeout {
+            base.set_timeout_config(Some(TimeoutConfig::builder().operation_attempt_timeout(timeout).build()));
+        }
+    }
+    let base = &base.build();
+
     let mut ec2 = aws_sdk_ec2::config::Builder::from(base)
         .region(Region::new(region.to_string()))
         .interceptor(RunUserAgent::new(&context.run_id));
@@ -176,6 +193,16 @@ fn build(base: &SdkConfig, context: &CallContext, region: &str) -> Clients {
         iam = iam.interceptor(PlanModeGuard);
         autoscaling = autoscaling.interceptor(PlanModeGuard);
         elbv2 = elbv2.interceptor(PlanModeGuard);
+    }
+    #[cfg(feature = "crash-points")]
+    if context.mode == Mode::Apply {
+        use crate::crash_point::CrashAfterCall;
+        sso = sso.interceptor(CrashAfterCall);
+        ec2 = ec2.interceptor(CrashAfterCall);
+        sts = sts.interceptor(CrashAfterCall);
+        iam = iam.interceptor(CrashAfterCall);
+        autoscaling = autoscaling.interceptor(CrashAfterCall);
+        elbv2 = elbv2.interceptor(CrashAfterCall);
     }
 
     Clients {

@@ -3,6 +3,7 @@
 
 use std::error::Error as StdError;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use contain_core::{ActionError, ErrorKind};
@@ -10,10 +11,9 @@ use contain_core::{ActionError, ErrorKind};
 use crate::guard::PlanModeRefusal;
 
 /// Converts an SDK error of `operation` on `resource` into an [`ActionError`].
-pub(crate) fn map_sdk_error<E, R>(operation: &str, resource: &str, error: SdkError<E, R>) -> ActionError
+pub(crate) fn map_sdk_error<E>(operation: &str, resource: &str, error: SdkError<E, HttpResponse>) -> ActionError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     if let Some(refusal) = find_source::<PlanModeRefusal>(&error) {
         return ActionError::new(ErrorKind::DryRunRefused, refusal.to_string()).with_resource(resource);
@@ -21,8 +21,13 @@ where
 
     let code = error.code().map(str::to_string);
     let detail = error.message().map(str::to_string);
+    let status = error.raw_response().map(|r| r.status().as_u16());
     let kind = match (&error, code.as_deref()) {
+        // A response whose code is unknown, such as a proxy's 503, is classified by its status.
+        (_, Some(code)) if kind_of_code(code) == ErrorKind::Other && status == Some(429) => ErrorKind::Throttled,
+        (_, Some(code)) if kind_of_code(code) == ErrorKind::Other && status.is_some_and(|s| s >= 500) => ErrorKind::Transient,
         (_, Some(code)) => kind_of_code(code),
+        (_, None) if status == Some(429) => ErrorKind::Throttled,
         (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), None) => ErrorKind::Transient,
         (SdkError::ResponseError(_), None) => ErrorKind::Transient,
         _ => ErrorKind::Other,
@@ -42,9 +47,9 @@ where
 
 fn kind_of_code(code: &str) -> ErrorKind {
     match code {
-        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyRequestsException" => ErrorKind::Throttled,
+        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyRequestsException" | "TooManyRequests" | "SlowDown" => ErrorKind::Throttled,
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure" => ErrorKind::AccessDenied,
-        "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => ErrorKind::Transient,
+        "InternalError" | "InternalFailure" | "ServiceUnavailable" | "ServiceUnavailableException" | "Unavailable" | "RequestTimeout" => ErrorKind::Transient,
         "IncorrectState" | "IncorrectInstanceState" | "OperationNotPermitted" => ErrorKind::Precondition,
         // IAM says NoSuchEntity, sso-admin ResourceNotFoundException, EC2 *.NotFound.
         "NoSuchEntity" | "NoSuchEntityException" | "ResourceNotFoundException" => ErrorKind::NotFound,

@@ -131,7 +131,9 @@ async fn remove_all_rules(ec2: &Client, group_id: &str) -> Result<(), ActionErro
             .set_ip_permissions(Some(group.ip_permissions().to_vec()))
             .send()
             .await
-            .map_err(|e| map_sdk_error("RevokeSecurityGroupIngress", group_id, e))?;
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("RevokeSecurityGroupIngress", group_id, e))
+            .or_else(|e| raced(e, "InvalidPermission.NotFound"))?;
     }
     if !group.ip_permissions_egress().is_empty() {
         ec2.revoke_security_group_egress()
@@ -139,7 +141,9 @@ async fn remove_all_rules(ec2: &Client, group_id: &str) -> Result<(), ActionErro
             .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
             .send()
             .await
-            .map_err(|e| map_sdk_error("RevokeSecurityGroupEgress", group_id, e))?;
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("RevokeSecurityGroupEgress", group_id, e))
+            .or_else(|e| raced(e, "InvalidPermission.NotFound"))?;
     }
     Ok(())
 }
@@ -170,7 +174,9 @@ async fn add_allow_all_rules(ec2: &Client, group_id: &str) -> Result<(), ActionE
             .ip_permissions(rule)
             .send()
             .await
-            .map_err(|e| map_sdk_error("AuthorizeSecurityGroupIngress", group_id, e))?;
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("AuthorizeSecurityGroupIngress", group_id, e))
+            .or_else(|e| raced(e, "InvalidPermission.Duplicate"))?;
     }
     if let Some(rule) = missing(group.ip_permissions_egress()) {
         ec2.authorize_security_group_egress()
@@ -178,9 +184,17 @@ async fn add_allow_all_rules(ec2: &Client, group_id: &str) -> Result<(), ActionE
             .ip_permissions(rule)
             .send()
             .await
-            .map_err(|e| map_sdk_error("AuthorizeSecurityGroupEgress", group_id, e))?;
+            .map(|_| ())
+            .map_err(|e| map_sdk_error("AuthorizeSecurityGroupEgress", group_id, e))
+            .or_else(|e| raced(e, "InvalidPermission.Duplicate"))?;
     }
     Ok(())
+}
+
+/// Accepts the error that reports another target already made the same rule change: two targets
+/// in one VPC ensure the same group at once.
+fn raced(error: ActionError, code: &str) -> Result<(), ActionError> {
+    if error.code.as_deref() == Some(code) { Ok(()) } else { Err(error) }
 }
 
 async fn describe_group(ec2: &Client, group_id: &str) -> Result<aws_sdk_ec2::types::SecurityGroup, ActionError> {

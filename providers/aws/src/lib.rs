@@ -16,6 +16,8 @@
 //! `AWS_ENDPOINT_URL`); roles for other accounts come from [`AccountRole`]s.
 
 mod clients;
+#[cfg(feature = "crash-points")]
+mod crash_point;
 mod errors;
 mod groups;
 mod guard;

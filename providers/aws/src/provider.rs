@@ -32,12 +32,13 @@ pub struct AwsProvider {
 
 impl AwsProvider {
     pub fn new() -> Self {
-        Self::with_accounts(std::collections::BTreeMap::new())
+        Self::with_accounts(std::collections::BTreeMap::new(), None)
     }
 
-    /// A provider that assumes the given role for targets in each listed account.
-    pub fn with_accounts(accounts: std::collections::BTreeMap<String, AccountRole>) -> Self {
-        let factory = Arc::new(ClientFactory::with_accounts(accounts));
+    /// Creates a provider that assumes the given role for targets in each listed account, and gives one
+    /// attempt of a call at most `attempt_timeout` while applying.
+    pub fn with_accounts(accounts: std::collections::BTreeMap<String, AccountRole>, attempt_timeout: Option<std::time::Duration>) -> Self {
+        let factory = Arc::new(ClientFactory::with_accounts(accounts, attempt_timeout));
         AwsProvider {
             isolate_instance: Arc::new(IsolateInstance::new(factory.clone())),
             revoke_user: Arc::new(RevokeUser::new(factory.clone())),
@@ -128,6 +129,10 @@ impl Provider for AwsProvider {
         crate::select::select_instances(&clients.ec2, filters).await
     }
 
+    fn own_resources(&self, identity: &CallerIdentity) -> Vec<Target> {
+        own_resources(&identity.principal)
+    }
+
     async fn caller_identity(&self, context: &CallContext) -> Result<CallerIdentity, ActionError> {
         let clients = self.factory.clients(context, None).await?;
         let identity = clients
@@ -141,5 +146,35 @@ impl Provider for AwsProvider {
             account: identity.account().unwrap_or_default().to_string(),
             principal: identity.arn().unwrap_or_default().to_string(),
         })
+    }
+}
+
+/// Returns the IAM user or role behind a caller ARN: `arn:aws:iam::ACCOUNT:user/PATH/NAME`, or
+/// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+fn own_resources(principal: &str) -> Vec<Target> {
+    let fields: Vec<&str> = principal.splitn(6, ':').collect();
+    let [_, _, service, _, account, resource] = fields.as_slice() else {
+        return Vec::new();
+    };
+    let own = |resource_type: &str, id: &str| vec![Target { resource_type: resource_type.into(), id: id.into(), region: None, account: Some(account.to_string()) }];
+    match (*service, resource.split('/').collect::<Vec<_>>().as_slice()) {
+        ("iam", ["user", .., name]) => own(crate::iam::USER, name),
+        ("sts", ["assumed-role", role, _session]) => own(crate::iam::ROLE, role),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_resources_of_principals() {
+        let user = own_resources("arn:aws:iam::123456789012:user/ops/alice");
+        assert_eq!(user[0].resource_type, "aws.iam.user");
+        assert_eq!(user[0].id, "alice");
+        let role = own_resources("arn:aws:sts::123456789012:assumed-role/responder/session-1");
+        assert_eq!((role[0].resource_type.as_str(), role[0].id.as_str(), role[0].account.as_deref()), ("aws.iam.role", "responder", Some("123456789012")));
+        assert!(own_resources("arn:aws:iam::123456789012:root").is_empty());
     }
 }

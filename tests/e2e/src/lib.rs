@@ -25,7 +25,10 @@ pub struct Harness {
 /// What one `contain` invocation returned.
 #[derive(Debug)]
 pub struct Invocation {
+    /// The exit status, or -1 when a signal ended the process.
     pub code: i32,
+    /// The signal that ended the process, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -77,6 +80,24 @@ impl Harness {
     /// Runs `contain` with this test's account and state directory, against `endpoint` (moto
     /// or a proxy in front of it).
     pub fn contain_via(&self, endpoint: &str, args: &[&str]) -> Invocation {
+        self.contain_with(endpoint, &[], args)
+    }
+
+    /// Like [`Harness::contain_via`], with more environment variables.
+    pub fn contain_with(&self, endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Invocation {
+        let mut command = self.command(endpoint, env, args);
+        let Output { status, stdout, stderr } = command.output().expect("the contain binary runs");
+        Invocation {
+            code: status.code().unwrap_or(-1),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
+            stdout: String::from_utf8_lossy(&stdout).to_string(),
+            stderr: String::from_utf8_lossy(&stderr).to_string(),
+        }
+    }
+
+    /// Builds the `contain` command with this test's account, state directory and environment, for a
+    /// test that runs it in the background (`contain serve`).
+    pub fn command(&self, endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Command {
         contain_test_estate::check_loopback(endpoint).expect("a loopback endpoint");
         let mut command = Command::new(contain_binary());
         command.current_dir(workspace_root()).args(args).stdin(Stdio::null()).env_clear();
@@ -85,16 +106,22 @@ impl Harness {
         }
         command.env("CONTAIN_STATE_DIR", self.state_dir.path()).env("PATH", std::env::var("PATH").unwrap_or_default());
         command.env("HOME", self.state_dir.path()).env("USER", "responder");
-        let Output { status, stdout, stderr } = command.output().expect("the contain binary runs");
-        Invocation {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).to_string(),
-            stderr: String::from_utf8_lossy(&stderr).to_string(),
-        }
+        command.envs(env.iter().copied());
+        command
     }
 
     pub fn contain(&self, args: &[&str]) -> Invocation {
         self.contain_via(&self.endpoint.clone(), args)
+    }
+
+    /// Lists the ids of the runs with a journal in this test's state directory.
+    pub fn run_ids(&self) -> Vec<String> {
+        let dir = self.state_dir.path().join("runs");
+        let mut ids: Vec<String> = std::fs::read_dir(&dir)
+            .map(|entries| entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".jsonl").map(str::to_string)).collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
     }
 
     pub fn journal_path(&self, run_id: &str) -> PathBuf {

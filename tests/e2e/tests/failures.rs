@@ -2,7 +2,7 @@
 //! target changed after the run.
 
 use contain_e2e::{EC2_PLAYBOOK, Harness, diff, workspace_root};
-use contain_test_estate::{Fault, FaultProxy};
+use contain_test_estate::{Effect, Fault, FaultProxy};
 use serde_json::Value;
 
 /// Writes the shipped playbook with `on_failure: halt` instead of `rollback`, and returns its path.
@@ -28,6 +28,7 @@ fn fail_interface(proxy: &FaultProxy, interface_id: &str, skip: usize, times: us
         status: 400,
         code: "InvalidParameterValue".into(),
         message: "injected by the test proxy".into(),
+        effect: Effect::Answer,
     });
 }
 

@@ -97,14 +97,22 @@ async fn login_profile_deletion_needs_irreversible_allow() {
     let source = "name: lock-user\ndescription: Lock a user out.\ninputs:\n  user: { type: aws.iam.user, description: The user. }\nsteps:\n  - id: revoke\n    action: revoke\n    target: \"${{ inputs.user }}\"\n    with: { delete_login_profile: true, revoke_sessions: false }\n";
     let refused = harness.write_playbook("refused.yaml", source);
 
+    // Refused when the playbook is read, before any cloud call, at the option's line and column.
+    let validate = harness.contain(&["validate", &refused]);
+    assert_eq!(validate.code, 2, "{}{}", validate.stdout, validate.stderr);
+    assert!(validate.stderr.contains(":9:"), "{}", validate.stderr);
+    assert!(validate.stderr.contains("`delete_login_profile` makes changes that rollback cannot undo"), "{}", validate.stderr);
     let plan = harness.contain(&["plan", &refused, "-i", "user=analyst"]);
-    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
-    assert!(plan.stdout.contains("add `irreversible: allow` to step `revoke`"), "{}", plan.stdout);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.contains("add `irreversible: allow` to step `revoke`"), "{}", plan.stderr);
 
     let allowed = harness.write_playbook("allowed.yaml", &source.replace("    with:", "    irreversible: allow\n    with:"));
     let plan = harness.contain(&["plan", &allowed, "-i", "user=analyst"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert!(plan.stdout.contains("! IRREVERSIBLE delete the console password"), "{}", plan.stdout);
+    let listed = plan.stdout.split("Irreversible changes").nth(1).unwrap_or_default();
+    assert!(listed.contains("step revoke"), "listed apart: {}", plan.stdout);
+    assert!(listed.contains("delete the console password"), "listed apart: {}", plan.stdout);
 
     let run = harness.contain(&["run", &allowed, "-i", "user=analyst", "--yes", "-o", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -307,6 +315,7 @@ fn answer(action: &str, body: String) -> contain_test_estate::Fault {
         status: 200,
         code: String::new(),
         message: String::new(),
+        effect: contain_test_estate::Effect::Answer,
     }
 }
 

@@ -2,7 +2,7 @@
 //! SimulatePrincipalPolicy, each missing permission listed by step and target.
 
 use contain_e2e::{EC2_PLAYBOOK, Harness, diff};
-use contain_test_estate::{Fault, FaultProxy};
+use contain_test_estate::{Effect, Fault, FaultProxy};
 
 fn fault(body_contains: &[&str], status: u16, code: &str, body: Option<String>) -> Fault {
     Fault {
@@ -14,6 +14,7 @@ fn fault(body_contains: &[&str], status: u16, code: &str, body: Option<String>) 
         status,
         code: code.into(),
         message: "answered by the test proxy".into(),
+        effect: Effect::Answer,
     }
 }
 

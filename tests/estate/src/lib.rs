@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use describe::describe;
 pub use iam::{IamEstate, build_iam, describe_iam};
-pub use proxy::{Fault, FaultProxy, SeenRequest};
+pub use proxy::{Effect, Fault, FaultProxy, SeenRequest};
 
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";

@@ -1,8 +1,10 @@
 //! A fault-injecting HTTP proxy on 127.0.0.1, in front of moto.
 //!
 //! It forwards each request to moto over a new connection and records the request's AWS action
-//! and user agent. A [`Fault`] rule returns an error for matching requests instead of forwarding
-//! them, so tests can make one specific cloud call fail.
+//! and user agent. A [`Fault`] rule acts on matching requests instead of forwarding them as
+//! they are: it returns an error, resets the connection, holds the request, or slows the response,
+//! either before moto sees the request or after moto made the change, so tests can make one
+//! specific cloud call fail in each way a network and a cloud fail.
 
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +26,44 @@ pub struct Fault {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// The effect of the fault. [`Effect::Answer`] responds with `status`, `code` and `message`.
+    pub effect: Effect,
+}
+
+impl Fault {
+    /// Returns a fault that delays the first call of `action` (not a dry run) by `millis`, then
+    /// forwards it.
+    pub fn delay(action: &str, millis: u64) -> Fault {
+        Fault {
+            body_contains: vec![format!("Action={action}&")],
+            body_lacks: vec!["DryRun=true".into()],
+            body: None,
+            skip: 0,
+            times: 1,
+            status: 0,
+            code: String::new(),
+            message: String::new(),
+            effect: Effect::Delay(millis),
+        }
+    }
+}
+
+/// What a matching fault does to the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Respond with the error without forwarding: the call took no effect.
+    Answer,
+    /// Forward the request, so moto makes the change, then answer the error instead of moto's
+    /// answer: the call took effect but the client cannot know.
+    AnswerAfterForward,
+    /// Close the connection without an answer, before forwarding.
+    Reset,
+    /// Forward the request, then close the connection without an answer.
+    ResetAfterForward,
+    /// Hold the request for this many milliseconds, then close the connection: a time-out.
+    Hang(u64),
+    /// Wait this many milliseconds, then forward: a slow answer.
+    Delay(u64),
 }
 
 /// One request the proxy saw.
@@ -135,7 +175,35 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
         fault
     };
 
-    if let Some(fault) = fault {
+    let Some(fault) = fault else {
+        let response = forward(&head_text, &body, upstream).await?;
+        client.write_all(&response).await?;
+        client.shutdown().await.ok();
+        return Ok(());
+    };
+    match fault.effect {
+        Effect::Answer => {}
+        Effect::AnswerAfterForward => {
+            forward(&head_text, &body, upstream).await?;
+        }
+        Effect::Reset => return Ok(()),
+        Effect::ResetAfterForward => {
+            forward(&head_text, &body, upstream).await?;
+            return Ok(());
+        }
+        Effect::Hang(millis) => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            return Ok(());
+        }
+        Effect::Delay(millis) => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            let response = forward(&head_text, &body, upstream).await?;
+            client.write_all(&response).await?;
+            client.shutdown().await.ok();
+            return Ok(());
+        }
+    }
+    {
         let xml = fault.body.clone().unwrap_or_else(|| {
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>",
@@ -148,10 +216,14 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
             xml.len()
         );
         client.write_all(response.as_bytes()).await?;
-        return Ok(());
     }
 
-    // Forward with the connection closed after the response, so the response ends at EOF.
+    Ok(())
+}
+
+/// Sends the request to moto over a new connection, closed after the response so that the
+/// response ends at EOF, and returns the response.
+async fn forward(head_text: &str, body: &[u8], upstream: &str) -> anyhow::Result<Vec<u8>> {
     let mut forwarded: Vec<u8> = Vec::new();
     for line in head_text.split("\r\n").filter(|l| !l.is_empty()) {
         if line.to_ascii_lowercase().starts_with("connection:") {
@@ -161,15 +233,13 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
         forwarded.extend_from_slice(b"\r\n");
     }
     forwarded.extend_from_slice(b"connection: close\r\n\r\n");
-    forwarded.extend_from_slice(&body);
+    forwarded.extend_from_slice(body);
 
     let mut server = TcpStream::connect(upstream).await.with_context(|| format!("cannot reach moto at {upstream}"))?;
     server.write_all(&forwarded).await?;
     let mut response = Vec::new();
     server.read_to_end(&mut response).await?;
-    client.write_all(&response).await?;
-    client.shutdown().await.ok();
-    Ok(())
+    Ok(response)
 }
 
 /// Reads one request: the head up to the blank line, and a body of `content-length` bytes.

@@ -379,6 +379,10 @@ impl Action for RevokeUser {
         check_options(options)
     }
 
+    fn irreversible_options(&self, options: &Map<String, Value>) -> Vec<String> {
+        ["delete_access_keys", "delete_login_profile"].into_iter().filter(|key| flag(options, key, false)).map(str::to_string).collect()
+    }
+
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
         let clients = self.factory.for_target(context, target).await?;
         let state = inspect_user(&clients.iam, &target.id).await?;

@@ -8,7 +8,7 @@ mod state;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
+use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Reconciliation, Target, TargetPlan};
 use serde_json::{Map, Value, json};
 
 use crate::clients::{ClientFactory, Clients};
@@ -173,6 +173,19 @@ impl Action for IsolateInstance {
                 }
             }
             _ => operation.assess_exact(current, applied),
+        }
+    }
+
+    fn reconcile(&self, operation: &Operation, current: &Value) -> Reconciliation {
+        match operation.kind.as_str() {
+            // Creating the group and setting its rules are separate calls: a group that exists may
+            // still have the default egress rule of a new group, so resume sets its rules again.
+            ENSURE_GROUP => match current["id"].as_str() {
+                None => Reconciliation::NotApplied,
+                Some(id) => Reconciliation::Partly { detail: format!("security group {id} exists; its rules are checked again on resume") },
+            },
+            INTERFACE_GROUPS => operations::reconcile_interface(operation, current),
+            _ => operation.reconcile_from(self.assess(operation, current, None), current),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{AttributeBooleanValue, AttributeValue, Tag};
-use contain_core::{ActionError, Assessment, ErrorKind, Operation, Target};
+use contain_core::{ActionError, Assessment, ErrorKind, Operation, Reconciliation, Target};
 use serde_json::{Map, Value, json};
 
 use super::plan::{ENSURE_GROUP, INTERFACE_GROUPS, PROTECTION, TAGS};
@@ -81,6 +81,20 @@ pub(super) fn assess_interface(operation: &Operation, current: &Value, applied: 
     }
 }
 
+/// Like [`assess_interface`], but an interface left in the allow-all group between the two
+/// moves is partly isolated: open to all traffic, so resume must finish the move.
+pub(super) fn reconcile_interface(operation: &Operation, current: &Value) -> Reconciliation {
+    let current_groups = sorted_groups(&current["groups"]);
+    let via = operation.desired["via"].as_str().filter(|v| v.starts_with("sg-"));
+    if via.is_some_and(|via| current_groups == [via.to_string()]) && current["isolated"] != true {
+        return Reconciliation::Partly { detail: format!("{} is in the allow-all group {}, between its two moves", operation.subject, via.unwrap_or_default()) };
+    }
+    match assess_interface(operation, current, None) {
+        Assessment::Diverged { detail } => Reconciliation::Unknown { detail },
+        other => operation.reconcile_from(other, current),
+    }
+}
+
 pub(super) async fn apply_ensure_group(ec2: &Client, operation: &Operation) -> Result<Value, ActionError> {
     let vpc_id = operation.desired["vpc_id"].as_str().unwrap_or_default();
     let (id, created) = ensure_group(ec2, vpc_id, group_role(operation)?).await?;
@@ -127,6 +141,7 @@ pub(super) async fn apply_interface(ec2: &Client, operation: &Operation) -> Resu
             return match set_interface_groups(ec2, interface_id, &operation.prior["groups"]).await {
                 Ok(()) => Err(ActionError {
                     message: format!("{}; {interface_id} was moved back to its prior groups", error.message),
+                    compensation: Some(format!("moved {interface_id} back from the allow-all group {via} to its prior groups")),
                     ..error
                 }),
                 Err(back) => Err(ActionError {

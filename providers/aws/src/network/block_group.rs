@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
-use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
+use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Reconciliation, Target, TargetPlan};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -16,6 +16,10 @@ use crate::clients::ClientFactory;
 use crate::errors::map_sdk_error;
 
 const GROUP_RANGE: &str = "ec2.group_range";
+/// Replaces one range of a rule by narrower ranges inside it.
+const GROUP_NARROW: &str = "ec2.group_narrow";
+/// The option that requests narrowing instead of removal.
+const NARROW_TO: &str = "narrow_to";
 
 /// One address range of one rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +129,11 @@ impl Action for BlockInGroup {
     }
 
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
-        parse_block_rules(options, &[]).err().unwrap_or_default()
+        let mut problems = parse_block_rules(options, &[NARROW_TO]).err().unwrap_or_default();
+        if let Err(problem) = narrow_to(options) {
+            problems.push(problem);
+        }
+        problems
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
@@ -134,7 +142,8 @@ impl Action for BlockInGroup {
     }
 
     fn plan(&self, target: &Target, options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
-        let rules = parse_block_rules(options, &[]).map_err(|problems| ActionError::new(ErrorKind::Invalid, problems[0].message.clone()))?;
+        let rules = parse_block_rules(options, &[NARROW_TO]).map_err(|problems| ActionError::new(ErrorKind::Invalid, problems[0].message.clone()))?;
+        let narrow = narrow_to(options).map_err(|problem| ActionError::new(ErrorKind::Invalid, problem.message))?;
         let ranges: Vec<RangeRule> = serde_json::from_value(state["ranges"].clone()).map_err(|e| ActionError::new(ErrorKind::Invalid, format!("unreadable state of {target}: {e}")))?;
         let directions: Vec<bool> = rules.directions.iter().map(|d| d.egress()).collect();
         let port_filter = |range: &RangeRule| {
@@ -149,8 +158,33 @@ impl Action for BlockInGroup {
                 (Some(from), Some(to)) if range.protocol != "-1" => format!(" {from}-{to}"),
                 _ => String::new(),
             };
+            let key = format!("{}:{}:{}{}:{}", direction.as_str(), range.protocol, range.from_port.unwrap_or(-1), range.to_port.map(|t| format!("-{t}")).unwrap_or_default(), range.cidr);
+            let pieces: Vec<String> = narrow.iter().filter(|n| contains(&range.cidr, n) && **n != range.cidr).cloned().collect();
+            if !pieces.is_empty() {
+                let present = |cidr: &String| ranges.iter().any(|r| same_rule(r, &RangeRule { cidr: cidr.clone(), ..range.clone() }));
+                let mut before: Vec<String> = pieces.iter().filter(|p| present(p)).cloned().collect();
+                before.push(range.cidr.clone());
+                before.sort();
+                operations.push(Operation {
+                    id: format!("narrow:{key}"),
+                    kind: GROUP_NARROW.into(),
+                    subject: target.id.clone(),
+                    description: format!(
+                        "narrow the {} rule (protocol {}{ports}) of {} from {} to {}, adding the new ranges before removing the old one",
+                        direction.as_str(),
+                        range.protocol,
+                        target.id,
+                        range.cidr,
+                        pieces.join(", ")
+                    ),
+                    prior: json!({ "ranges": before }),
+                    desired: json!({ "ranges": sorted(pieces.clone()), "rule": range, "to": pieces }),
+                    reversible: true,
+                });
+                continue;
+            }
             operations.push(Operation {
-                id: format!("range:{}:{}:{}{}:{}", direction.as_str(), range.protocol, range.from_port.unwrap_or(-1), range.to_port.map(|t| format!("-{t}")).unwrap_or_default(), range.cidr),
+                id: format!("range:{key}"),
                 kind: GROUP_RANGE.into(),
                 subject: target.id.clone(),
                 description: format!("remove {} from the {} rule (protocol {}{ports}) of {}", range.cidr, direction.as_str(), range.protocol, target.id),
@@ -201,21 +235,51 @@ impl Action for BlockInGroup {
         Ok(missing)
     }
 
-    /// Compares whether the range is present, which is all that read returns.
-    fn assess(&self, _operation: &Operation, current: &Value, _applied: Option<&Value>) -> Assessment {
+    /// Compares whether the range is present, or which of the old and new ranges are, which is
+    /// all that read returns.
+    fn assess(&self, operation: &Operation, current: &Value, _applied: Option<&Value>) -> Assessment {
+        if operation.kind == GROUP_NARROW {
+            return if current["ranges"] == operation.prior["ranges"] {
+                Assessment::Prior
+            } else if current["ranges"] == operation.desired["ranges"] {
+                Assessment::Applied
+            } else {
+                Assessment::Diverged { detail: format!("{} admits {} of the ranges this run narrows", operation.subject, current["ranges"]) }
+            };
+        }
         if current["present"] == true { Assessment::Prior } else { Assessment::Applied }
+    }
+
+    /// Old and new ranges both present is the state between narrowing's two calls.
+    fn reconcile(&self, operation: &Operation, current: &Value) -> Reconciliation {
+        let assessment = self.assess(operation, current, None);
+        let all = |v: &Value| v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect::<Vec<_>>();
+        let known: Vec<String> = all(&operation.prior["ranges"]).into_iter().chain(all(&operation.desired["ranges"])).collect();
+        match assessment {
+            Assessment::Diverged { detail } if operation.kind == GROUP_NARROW && all(&current["ranges"]).iter().all(|r| known.contains(r)) => Reconciliation::Partly { detail },
+            other => operation.reconcile_from(other, current),
+        }
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let rule = rule_of(operation)?;
-        let present = read_ranges(ec2, &target.id).await?.iter().any(|r| same_rule(r, &rule));
+        let ranges = read_ranges(ec2, &target.id).await?;
+        if operation.kind == GROUP_NARROW {
+            let candidates = std::iter::once(rule.cidr.clone()).chain(pieces_of(operation));
+            let present: Vec<String> = candidates.filter(|cidr| ranges.iter().any(|r| same_rule(r, &RangeRule { cidr: cidr.clone(), ..rule.clone() }))).collect();
+            return Ok(json!({ "ranges": sorted(present) }));
+        }
+        let present = ranges.iter().any(|r| same_rule(r, &rule));
         Ok(json!({ "present": present }))
     }
 
     async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let ec2 = &self.factory.for_target(context, target).await?.ec2;
         let rule = rule_of(operation)?;
+        if operation.kind == GROUP_NARROW {
+            return narrow(ec2, &target.id, &rule, &pieces_of(operation)).await;
+        }
         revoke(ec2, &target.id, &rule).await?;
         // AWS can answer success for a revoke that matched nothing, so the group is read back.
         if read_ranges(ec2, &target.id).await?.iter().any(|r| same_rule(r, &rule)) {
@@ -230,8 +294,98 @@ impl Action for BlockInGroup {
         if !read_ranges(ec2, &target.id).await?.iter().any(|r| same_rule(r, &rule)) {
             authorize(ec2, &target.id, &rule).await?;
         }
+        if operation.kind == GROUP_NARROW {
+            // The old range is back first; then the new ranges the run added go, so the group
+            // never admits less than before the run.
+            let before: Vec<String> = operation.prior["ranges"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(str::to_string)).collect();
+            let ranges = read_ranges(ec2, &target.id).await?;
+            for piece in pieces_of(operation).into_iter().filter(|p| !before.contains(p)) {
+                let added = RangeRule { cidr: piece, ..rule.clone() };
+                if ranges.iter().any(|r| same_rule(r, &added)) {
+                    revoke(ec2, &target.id, &added).await?;
+                }
+            }
+        }
         Ok(Vec::new())
     }
+}
+
+/// Adds the narrower ranges, then removes the old one, so that the group never admits less than
+/// the new ranges nor more than the old one. When a call fails half-way, the ranges already added
+/// are removed again (compensation), so that the group admits what it admitted before.
+async fn narrow(ec2: &Client, group_id: &str, rule: &RangeRule, pieces: &[String]) -> Result<Value, ActionError> {
+    let present = read_ranges(ec2, group_id).await?;
+    let missing: Vec<RangeRule> = pieces.iter().map(|p| RangeRule { cidr: p.clone(), ..rule.clone() }).filter(|p| !present.iter().any(|r| same_rule(r, p))).collect();
+
+    let mut added: Vec<&RangeRule> = Vec::new();
+    for piece in &missing {
+        if let Err(error) = authorize(ec2, group_id, piece).await {
+            return Err(compensate(ec2, group_id, rule, &added, error).await);
+        }
+        added.push(piece);
+    }
+    if present.iter().any(|r| same_rule(r, rule)) {
+        if let Err(error) = revoke(ec2, group_id, rule).await {
+            return Err(compensate(ec2, group_id, rule, &added, error).await);
+        }
+    }
+    Ok(json!({ "ranges": sorted(pieces.to_vec()) }))
+}
+
+/// Removes the ranges a failed narrowing added, and returns the error to report.
+async fn compensate(ec2: &Client, group_id: &str, rule: &RangeRule, added: &[&RangeRule], error: ActionError) -> ActionError {
+    if added.is_empty() {
+        return error;
+    }
+    for piece in added {
+        if let Err(undo) = revoke(ec2, group_id, piece).await {
+            return ActionError {
+                message: format!("{}; removing the added {} also failed ({}): {group_id} admits the old and some new ranges, no more than before", error.message, piece.cidr, undo.message),
+                ..error
+            };
+        }
+    }
+    let ranges: Vec<&str> = added.iter().map(|p| p.cidr.as_str()).collect();
+    tracing::warn!(group_id, added = %ranges.join(", "), "narrowing failed, compensated");
+    let compensation = format!("removed the added range(s) {} again: {group_id} admits {} as before the step", ranges.join(", "), rule.cidr);
+    error.with_compensation(compensation)
+}
+
+fn pieces_of(operation: &Operation) -> Vec<String> {
+    operation.desired["to"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect()
+}
+
+fn sorted(mut ranges: Vec<String>) -> Vec<String> {
+    ranges.sort();
+    ranges.dedup();
+    ranges
+}
+
+/// Reads `narrow_to`: the ranges a matching rule keeps, each inside one of the `addresses`.
+fn narrow_to(options: &Map<String, Value>) -> Result<Vec<String>, OptionProblem> {
+    let problem = |message: String| OptionProblem { key: Some(NARROW_TO.to_string()), message };
+    let Some(value) = options.get(NARROW_TO) else {
+        return Ok(Vec::new());
+    };
+    if contain_core::is_template(value) {
+        return Ok(Vec::new());
+    }
+    let items = value.as_array().filter(|items| !items.is_empty()).ok_or_else(|| problem(format!("`{NARROW_TO}` must be a list of CIDRs inside the listed addresses, such as [10.1.5.0/24], not {value}")))?;
+    let addresses: Vec<&str> = options.get("addresses").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let mut narrow = Vec::new();
+    for item in items {
+        let text = item.as_str().ok_or_else(|| problem(format!("invalid range {item} in `{NARROW_TO}`: expected a CIDR such as 10.1.5.0/24")))?;
+        if text.contains("${{") {
+            continue;
+        }
+        contain_core::check_cidr(text).map_err(problem)?;
+        let templated = addresses.iter().any(|a| a.contains("${{"));
+        if !templated && !addresses.iter().any(|a| contains(a, text) && *a != text) {
+            return Err(problem(format!("{text} in `{NARROW_TO}` is not inside any of the addresses {}: narrowing keeps a part of a listed range", addresses.join(", "))));
+        }
+        narrow.push(text.to_string());
+    }
+    Ok(narrow)
 }
 
 #[cfg(test)]

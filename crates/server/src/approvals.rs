@@ -1,0 +1,103 @@
+//! Runs of playbooks marked `approval: required`: they wait after planning until a principal
+//! with the approver role, other than the one who asked (two-person rule), approves them.
+//!
+//! NOTE: waiting runs are kept in memory only: after a restart of the server they are gone, and
+//! the requester must ask again. A run's journal starts when it is approved.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use contain_engine::Plan;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::tokens::Principal;
+
+/// A run waiting for approval, or rejected.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Pending {
+    pub run_id: String,
+    /// `awaiting_approval` or `rejected`.
+    pub status: &'static str,
+    pub playbook: String,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<String>,
+    #[serde(skip)]
+    pub plan: Plan,
+}
+
+/// Records a run that waits for approval and returns its id.
+pub(crate) fn request(state: &AppState, plan: Plan, requested_by: &str) -> String {
+    let run_id = contain_engine::new_run_id();
+    let pending = Pending {
+        run_id: run_id.clone(),
+        status: "awaiting_approval",
+        playbook: plan.playbook.name.clone(),
+        requested_by: requested_by.to_string(),
+        requested_at: Utc::now(),
+        rejected_by: None,
+        plan,
+    };
+    tracing::info!(run_id = %run_id, requested_by, "run awaits approval");
+    state.webhooks.notify("run.awaiting_approval", &run_id, json!({ "playbook": pending.playbook, "requested_by": requested_by }));
+    state.pending.lock().expect("pending lock").insert(run_id.clone(), pending);
+    run_id
+}
+
+/// Returns the waiting or rejected run with this id, if there is one.
+pub(crate) fn find(state: &AppState, run_id: &str) -> Option<Pending> {
+    state.pending.lock().expect("pending lock").get(run_id).cloned()
+}
+
+/// Takes the run out of the waiting list when `principal` may decide on it.
+fn take(state: &AppState, run_id: &str, principal: &Principal) -> Result<Pending, ApiError> {
+    let mut pending = state.pending.lock().expect("pending lock");
+    let Some(found) = pending.get(run_id) else {
+        return Err(ApiError::not_found(format!("no run `{run_id}` awaits approval")));
+    };
+    if found.status != "awaiting_approval" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_awaiting_approval", format!("run {run_id} is {}", found.status)));
+    }
+    if found.requested_by == principal.name {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "two_person_rule",
+            format!("{} asked for run {run_id}, so another approver must decide on it (two-person rule)", principal.name),
+        ));
+    }
+    Ok(pending.remove(run_id).expect("found above"))
+}
+
+/// `POST /v1/runs/{id}/approve`: starts the run; the journal names requester and approver.
+pub(crate) async fn approve(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let pending = take(&state, &id, &principal)?;
+    let started = state.engine.begin(pending.plan.clone(), id.clone(), Some(pending.requested_by.clone()), Some(principal.name.clone())).await;
+    let started = match started {
+        Ok(started) => started,
+        Err(error) => {
+            // The run did not start: it waits again, for another try.
+            state.pending.lock().expect("pending lock").insert(id.clone(), pending);
+            return Err(crate::start::start_error(error));
+        }
+    };
+    tracing::info!(run_id = %id, approved_by = %principal.name, "run approved");
+    crate::start::finish_in_background(&state, started);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id, "status": "running", "approved_by": principal.name }))))
+}
+
+/// `POST /v1/runs/{id}/reject`.
+pub(crate) async fn reject(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<Json<Pending>, ApiError> {
+    let mut pending = take(&state, &id, &principal)?;
+    pending.status = "rejected";
+    pending.rejected_by = Some(principal.name.clone());
+    tracing::info!(run_id = %id, rejected_by = %principal.name, "run rejected");
+    state.pending.lock().expect("pending lock").insert(id, pending.clone());
+    Ok(Json(pending))
+}

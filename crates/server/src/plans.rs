@@ -1,0 +1,37 @@
+//! `POST /v1/plans`: a plan of a playbook with inputs. Sends no changing request to the cloud.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use contain_engine::{EngineError, PlanFile};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::playbooks;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanRequest {
+    /// The playbook's path under the playbooks directory, without `.yaml`.
+    playbook: String,
+    #[serde(default)]
+    inputs: Map<String, Value>,
+}
+
+pub(crate) async fn create(State(state): State<Arc<AppState>>, body: Result<Json<PlanRequest>, JsonRejection>) -> Result<(StatusCode, Json<PlanFile>), ApiError> {
+    let Json(request) = body.map_err(|rejection| ApiError::invalid(format!("invalid request body: {}", rejection.body_text())))?;
+    let (playbook, path) = playbooks::load(&state, &request.playbook)?;
+    let inputs = playbooks::input_pairs(&request.inputs)?;
+    let plan = state.engine.plan(&playbook, &path, &inputs).await.map_err(|error| match error {
+        EngineError::Inputs(_) | EngineError::Target { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", error.to_string()),
+        other => ApiError::new(StatusCode::BAD_GATEWAY, "cloud_error", other.to_string()),
+    })?;
+    let file = PlanFile::new(plan);
+    state.plans.lock().expect("plans lock").insert(file.plan.plan_id.clone(), file.clone());
+    Ok((StatusCode::CREATED, Json(file)))
+}

@@ -1,0 +1,96 @@
+//! Reading runs: the list with filters and paging, one run, and its journal.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use contain_engine::{RunStatus, RunSummary, incident_record, run_summary};
+use contain_journal::{is_valid_run_id, journal_path, list_run_ids, read_journal};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The maximum number of runs on one page.
+const MAX_LIMIT: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    status: Option<String>,
+    playbook: Option<String>,
+    /// RFC 3339: runs started at or after this time.
+    since: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /v1/runs`: newest first.
+pub(crate) async fn list(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let status = match &query.status {
+        Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
+            ApiError::invalid(format!("invalid status `{text}`: valid statuses are running, succeeded, partial, failed, rolled_back, interrupted"))
+        })?),
+        None => None,
+    };
+    let since = match &query.since {
+        Some(text) => Some(DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| ApiError::invalid(format!("invalid since `{text}`: {e}; expected RFC 3339 such as 2026-12-04T10:00:00Z")))?),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::invalid(format!("invalid limit {limit}: it must be between 1 and {MAX_LIMIT}")));
+    }
+
+    let dir = state.engine.state_dir();
+    let ids = list_run_ids(dir).map_err(|e| ApiError::internal(format!("cannot list runs: {e}")))?;
+    let mut runs: Vec<RunSummary> = Vec::new();
+    for id in ids {
+        let summary = run_summary(dir, &id).map_err(|e| ApiError::internal(format!("cannot read the journal of {id}: {e}")))?;
+        let keep = status.is_none_or(|s| summary.status == s)
+            && query.playbook.as_ref().is_none_or(|p| &summary.playbook == p)
+            && since.is_none_or(|since| summary.started_at.is_some_and(|started| started >= since));
+        if keep {
+            runs.push(summary);
+        }
+    }
+    runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.run_id.cmp(&a.run_id)));
+    let total = runs.len();
+    let offset = query.offset.unwrap_or(0);
+    let page: Vec<RunSummary> = runs.into_iter().skip(offset).take(limit).collect();
+    let pending: Vec<crate::approvals::Pending> = state.pending.lock().expect("pending lock").values().cloned().collect();
+    Ok(Json(json!({ "runs": page, "total": total, "offset": offset, "limit": limit, "pending": pending })))
+}
+
+pub(crate) fn checked(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if !is_valid_run_id(id) {
+        return Err(ApiError::invalid(format!("invalid run id `{id}`: run ids hold letters, digits, `-`, `_` and `.`")));
+    }
+    if !journal_path(state.engine.state_dir(), id).exists() {
+        return Err(ApiError::not_found(format!("no run `{id}`: GET /v1/runs lists them")));
+    }
+    Ok(())
+}
+
+/// `GET /v1/runs/{id}`: the run's summary, and its record: progress per step, target and
+/// operation, who started it, and its rollbacks.
+pub(crate) async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    if let Some(pending) = crate::approvals::find(&state, &id) {
+        return Ok(Json(json!({ "run": pending })));
+    }
+    checked(&state, &id)?;
+    let read_error = |e: &dyn std::fmt::Display| ApiError::internal(format!("cannot read the journal of {id}: {e}"));
+    let summary = run_summary(state.engine.state_dir(), &id).map_err(|e| read_error(&e))?;
+    let record = incident_record(state.engine.state_dir(), &id).map_err(|e| read_error(&e))?;
+    Ok(Json(json!({ "run": summary, "record": record })))
+}
+
+/// `GET /v1/runs/{id}/journal`: the verified records, and what verification found.
+pub(crate) async fn journal(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    checked(&state, &id)?;
+    let journal = read_journal(&journal_path(state.engine.state_dir(), &id)).map_err(|e| ApiError::internal(format!("cannot read the journal of {id}: {e}")))?;
+    let problems: Vec<String> = journal.problems.iter().map(|p| format!("line {}: {}", p.line, p.message)).collect();
+    Ok(Json(json!({ "run_id": id, "intact": journal.chain_intact(), "problems": problems, "records": journal.records })))
+}
