@@ -87,6 +87,10 @@ pub enum Command {
         /// Revert targets that someone changed since the run too, restoring the state before it.
         #[arg(long)]
         force: bool,
+        /// Roll back only this step's changes; repeat it for several steps. Every step when
+        /// left out.
+        #[arg(long = "step", value_name = "STEP_ID")]
+        steps: Vec<String>,
         #[command(flatten)]
         confirm: ConfirmArgs,
         #[command(flatten)]
@@ -115,8 +119,8 @@ pub enum Command {
     },
     /// Serve the HTTP API for SOAR systems over the same engine and journals.
     Serve {
-        /// The address to listen on. Only a loopback address, until TLS is supported, unless
-        /// --allow-plain-http.
+        /// The address to listen on. Plain HTTP only on a loopback address, unless
+        /// --allow-plain-http; give --tls-certificate and --tls-key for HTTPS.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8750")]
         listen: std::net::SocketAddr,
         /// The tokens file: a YAML list of `{ principal, roles, token_sha256 }`.
@@ -125,14 +129,35 @@ pub enum Command {
         /// The directory of the playbooks the API offers.
         #[arg(long, value_name = "DIR", default_value = "playbooks")]
         playbooks: PathBuf,
-        /// Send run state changes (awaiting approval, finished, rolled back) to this URL,
-        /// signed with HMAC-SHA256 using CONTAIN_WEBHOOK_SECRET. Repeat it for several URLs.
+        /// Send run state changes (awaiting approval, finished, rolled back) to this http:// or
+        /// https:// URL, signed with HMAC-SHA256 using CONTAIN_WEBHOOK_SECRET. Repeat it for
+        /// several URLs.
         #[arg(long = "webhook", value_name = "URL")]
         webhooks: Vec<String>,
+        /// PEM certificate authorities that https webhooks must chain to, instead of the
+        /// system's.
+        #[arg(long, value_name = "FILE")]
+        webhook_ca: Option<PathBuf>,
         /// Serve plain HTTP on an address that is not loopback. Bearer tokens then cross the
         /// network in clear text.
         #[arg(long)]
         allow_plain_http: bool,
+        /// PEM certificate chain of the server, for HTTPS.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_certificate: Option<PathBuf>,
+        /// PEM private key of the server certificate.
+        #[arg(long, value_name = "FILE", requires = "tls_certificate")]
+        tls_key: Option<PathBuf>,
+        /// PEM certificate authorities: every client must present a certificate they signed.
+        #[arg(long, value_name = "FILE")]
+        client_ca: Option<PathBuf>,
+        /// The time limit of one request, in seconds. Runs and rollbacks go on past it.
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        request_timeout_seconds: u64,
+        /// Every run started over the API waits for a second person's approval, whatever its
+        /// playbook sets.
+        #[arg(long)]
+        approval_required: bool,
     },
     /// Manage API tokens.
     Token {

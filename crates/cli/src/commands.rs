@@ -11,6 +11,7 @@ use contain_core::Provider;
 use contain_engine::{Engine, EngineError, Guard, Plan, PlanFile, RetryPolicy, RunReport, RunStatus, TargetOutcome, run_summary};
 use contain_journal::{journal_path, list_run_ids, read_journal};
 use contain_playbook::Playbook;
+use contain_server::tls::TlsFiles;
 use contain_server::webhooks::Webhooks;
 use contain_server::{AppState, Role, TokenStore};
 
@@ -105,13 +106,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let report = engine.apply(&plan).await.map_err(engine_error)?;
             print_report(&report, output.output, Kind::Run)
         }
-        Command::Rollback { run_id, force, confirm, output } => {
+        Command::Rollback { run_id, force, steps, confirm, output } => {
             let engine = engine()?;
-            let question = format!("Roll back run {run_id}{}?", if force { ", overriding later changes (--force)" } else { "" });
+            let which = if steps.is_empty() { String::new() } else { format!(" (step(s) {})", steps.join(", ")) };
+            let question = format!("Roll back run {run_id}{which}{}?", if force { ", overriding later changes (--force)" } else { "" });
             if !confirm_run(&engine, &run_id, confirm.yes, &question, "Nothing was rolled back.")? {
                 return Ok(exit::INVALID);
             }
-            let report = engine.rollback(&run_id, force).await.map_err(engine_error)?;
+            let options = contain_engine::RollbackOptions { force, steps: (!steps.is_empty()).then_some(steps), api_principal: None };
+            let report = engine.rollback_with_options(&run_id, options).await.map_err(engine_error)?;
             print_report(&report, output.output, Kind::Rollback)
         }
         Command::Resume { run_id, confirm, output } => {
@@ -143,7 +146,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             summaries.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.run_id.cmp(&a.run_id)));
             match output.output {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&summaries)?),
+                // The shape of the API's `GET /v1/runs`, as one page holding every run.
+                OutputFormat::Json => {
+                    let total = summaries.len();
+                    let document = serde_json::json!({ "runs": summaries, "total": total, "offset": 0, "limit": total });
+                    println!("{}", serde_json::to_string_pretty(&document)?);
+                }
                 OutputFormat::Text => print!("{}", render::runs(&summaries)),
             }
             Ok(exit::OK)
@@ -173,11 +181,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(if intact { exit::OK } else { exit::ERROR })
         }
-        Command::Serve { listen, tokens, playbooks, webhooks, allow_plain_http } => {
-            if !listen.ip().is_loopback() && !allow_plain_http {
+        Command::Serve { listen, tokens, playbooks, webhooks, webhook_ca, allow_plain_http, tls_certificate, tls_key, client_ca, request_timeout_seconds, approval_required } => {
+            let tls = match (tls_certificate, tls_key) {
+                (Some(certificate), Some(key)) => {
+                    let files = TlsFiles { certificate, key, client_ca };
+                    Some(contain_server::tls::server_config(&files).map_err(|e| InvalidInput(e.to_string()))?)
+                }
+                (None, None) if client_ca.is_some() => bail!(InvalidInput("--client-ca needs TLS: give --tls-certificate and --tls-key too".into())),
+                (None, None) => None,
+                _ => bail!(InvalidInput("give both --tls-certificate and --tls-key, or neither".into())),
+            };
+            if tls.is_none() && !listen.ip().is_loopback() && !allow_plain_http {
                 bail!(InvalidInput(format!(
-                    "refusing to serve plain HTTP on {listen}, which is not a loopback address: TLS is not supported yet; listen on 127.0.0.1, or pass --allow-plain-http behind a TLS proxy"
+                    "refusing to serve plain HTTP on {listen}, which is not a loopback address: give --tls-certificate and --tls-key, listen on 127.0.0.1, or pass --allow-plain-http behind a TLS proxy"
                 )));
+            }
+            if request_timeout_seconds == 0 {
+                bail!(InvalidInput("--request-timeout-seconds must be at least 1".into()));
             }
             let tokens = TokenStore::load(&tokens).map_err(|e| InvalidInput(e.to_string()))?;
             if !playbooks.is_dir() {
@@ -185,12 +205,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             let engine = Arc::new(engine()?);
             let mut state = AppState::new(engine, tokens, playbooks);
-            state.webhooks = Webhooks { urls: webhooks, secret: std::env::var("CONTAIN_WEBHOOK_SECRET").unwrap_or_default().into_bytes() };
-            state.webhooks.check().map_err(InvalidInput)?;
+            state.request_timeout = std::time::Duration::from_secs(request_timeout_seconds);
+            state.approval_required = approval_required;
+            state.webhooks = Webhooks::new(webhooks, std::env::var("CONTAIN_WEBHOOK_SECRET").unwrap_or_default().into_bytes(), webhook_ca.as_deref()).map_err(InvalidInput)?;
             let state = Arc::new(state);
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            eprintln!("contain serve: listening on http://{}", listener.local_addr()?);
-            axum::serve(listener, contain_server::router(state)).with_graceful_shutdown(async {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            eprintln!("contain serve: listening on {scheme}://{}", listener.local_addr()?);
+            contain_server::serve(listener, contain_server::router(state), tls, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
@@ -208,7 +230,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             let (token, digest) = contain_server::tokens::new_token();
             println!("{token}");
-            eprintln!("The token is printed once, above. Add this line to the tokens file:");
+            eprintln!("# The token is printed once, above. Add the line below to the tokens file.");
             eprintln!("- {{ principal: {principal}, roles: [{}], token_sha256: {digest} }}", roles.join(", "));
             Ok(exit::OK)
         }
@@ -227,7 +249,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let journal = read_journal(&path)?;
             match output.output {
                 OutputFormat::Json => {
-                    let document = serde_json::json!({ "run": summary, "records": journal.records });
+                    // The shape of the API's `GET /v1/runs/{id}`, with the journal's records.
+                    let record = contain_engine::incident_record(&dir, &run_id)?;
+                    let document = serde_json::json!({ "run": summary, "record": record, "records": journal.records });
                     println!("{}", serde_json::to_string_pretty(&document)?);
                 }
                 OutputFormat::Text => print!("{}", render::timeline(&summary, &journal.records)),
@@ -302,7 +326,7 @@ fn write_plan(path: &Path, file: &PlanFile) -> anyhow::Result<()> {
 
 fn engine_error(error: EngineError) -> anyhow::Error {
     match error {
-        EngineError::Inputs(_) | EngineError::Target { .. } | EngineError::DigestMismatch { .. } => InvalidInput(error.to_string()).into(),
+        EngineError::Inputs(_) | EngineError::Target { .. } | EngineError::DigestMismatch { .. } | EngineError::NoSuchStep { .. } => InvalidInput(error.to_string()).into(),
         other => other.into(),
     }
 }
@@ -329,7 +353,7 @@ fn print_report(report: &RunReport, format: OutputFormat, kind: Kind) -> anyhow:
     Ok(match (kind, report.status) {
         _ if drift => exit::DRIFT,
         (Kind::Run, RunStatus::Succeeded) => exit::OK,
-        (Kind::Rollback, RunStatus::RolledBack) => exit::OK,
+        (Kind::Rollback, RunStatus::RolledBack | RunStatus::PartlyRolledBack) => exit::OK,
         // A rollback that found nothing left to revert reports the run's own status.
         (Kind::Rollback, _) if report.steps.is_empty() => exit::OK,
         _ => exit::NOT_CONTAINED,

@@ -121,7 +121,7 @@ impl Engine {
         let mut report = RunReport { run_id: run_id.clone(), status, playbook: plan.playbook.name.clone(), steps, journal: journal_path, notes: Vec::new(), evidence };
         if failed && plan.on_failure == OnFailure::Rollback && applied_any {
             let mut writer = Arc::try_unwrap(journal).ok().expect("all targets finished").into_inner().expect("journal lock");
-            let rollback = self.rollback_with(&mut writer, context, false, "a target failed and the playbook's on_failure is rollback", operator).await?;
+            let rollback = self.rollback_with(&mut writer, context, false, "a target failed and the playbook's on_failure is rollback", operator, None).await?;
             report.notes.push(format!("a target failed, so the run was rolled back (on_failure: rollback): {}", rollback.status));
             report.status = rollback.status;
             merge_rollback(&mut report.steps, rollback.steps);

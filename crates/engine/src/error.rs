@@ -20,4 +20,7 @@ pub enum EngineError {
     AlreadyFinished { run_id: String, status: String },
     #[error("run {run_id}: {message}")]
     Run { run_id: String, message: String },
+    /// A rollback named a step that made no change in the run.
+    #[error("run {run_id}: {message}")]
+    NoSuchStep { run_id: String, message: String },
 }

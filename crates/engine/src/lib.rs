@@ -41,6 +41,7 @@ pub use plan::{Plan, PlanFile, PlannedTarget, StepPlan};
 pub use report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
 pub use metrics::{CloudCounters, cloud_counters};
 pub use retry::RetryPolicy;
+pub use rollback::{RollbackOptions, changed_steps};
 pub use runs::{RunSummary, run_summary};
 pub use record::{
     ChainBreak, ChangeOutcome, EvidenceItem, IncidentRecord, IrreversibleChange, OperationRecord, OperatorEntry, OperatorRole, RevertOutcome,

@@ -40,6 +40,16 @@ pub(crate) enum OperationState {
     Reverted,
 }
 
+impl OperationState {
+    /// Whether the subject may hold a change of the run's: what a rollback would revert.
+    pub(crate) fn may_have_changed(&self) -> bool {
+        matches!(
+            self,
+            OperationState::Uncertain | OperationState::Applied(_) | OperationState::FailedChanged | OperationState::Partly(_) | OperationState::Unknown(_) | OperationState::Reverting(_)
+        )
+    }
+}
+
 impl JournaledOperation {
     pub(crate) fn key(&self) -> (String, String, String) {
         (self.step.clone(), self.target.key(), self.operation.id.clone())

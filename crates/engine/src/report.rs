@@ -17,6 +17,8 @@ pub enum RunStatus {
     /// Nothing was changed, and something failed.
     Failed,
     RolledBack,
+    /// The changes of some steps were rolled back; those of the others stay.
+    PartlyRolledBack,
     /// Found unfinished: the process that ran it stopped before writing the end of the run.
     Interrupted,
 }
@@ -30,6 +32,7 @@ impl RunStatus {
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
             RunStatus::RolledBack => "rolled_back",
+            RunStatus::PartlyRolledBack => "partly_rolled_back",
             RunStatus::Interrupted => "interrupted",
         }
     }
@@ -42,6 +45,7 @@ impl RunStatus {
             RunStatus::Partial,
             RunStatus::Failed,
             RunStatus::RolledBack,
+            RunStatus::PartlyRolledBack,
             RunStatus::Interrupted,
         ]
         .into_iter()

@@ -13,19 +13,41 @@ use crate::locks::lock_targets;
 use crate::runs::status_of;
 use crate::{Engine, EngineError, local_user};
 
+/// The options of a rollback: which steps, whether to force, and who requested it.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackOptions {
+    /// Revert targets that someone changed since the run too.
+    pub force: bool,
+    /// Revert only these steps' changes; all steps when `None`.
+    pub steps: Option<Vec<String>>,
+    /// The API principal who asked, for the journal.
+    pub api_principal: Option<String>,
+}
+
 impl Engine {
-    /// Reverts a run's applied changes, in reverse order, from its journal alone.
+    /// Reverts all of a run's applied changes; see [`Engine::rollback_with_options`].
+    pub async fn rollback(&self, run_id: &str, force: bool) -> Result<RunReport, EngineError> {
+        self.rollback_with_options(run_id, RollbackOptions { force, ..RollbackOptions::default() }).await
+    }
+
+    /// Reverts a run's applied changes, or those of some of its steps, in reverse order, from
+    /// its journal alone.
     ///
     /// A target whose current state is neither what the run left nor its prior state was
     /// changed by someone else: it is refused, naming the difference, unless `force`. Rolling
-    /// back a run that has nothing left to revert writes nothing.
-    pub async fn rollback(&self, run_id: &str, force: bool) -> Result<RunReport, EngineError> {
+    /// back a run that has nothing left to revert writes nothing. A step id the run does not
+    /// have is refused before anything is read.
+    pub async fn rollback_with_options(&self, run_id: &str, options: RollbackOptions) -> Result<RunReport, EngineError> {
+        let RollbackOptions { force, steps, api_principal } = options;
         let (mut writer, journal) = JournalWriter::open(&self.state_dir, run_id)?;
         if let Some(problem) = journal.problems.iter().find(|p| !journal.torn_tail || !p.message.starts_with("torn")) {
             return Err(EngineError::Run {
                 run_id: run_id.to_string(),
                 message: format!("its journal is damaged at line {}: {}; verify it before rolling back", problem.line, problem.message),
             });
+        }
+        if let Some(steps) = &steps {
+            check_steps(run_id, &journal.records, steps)?;
         }
         let context = CallContext { mode: Mode::Apply, run_id: run_id.to_string() };
         let operations = journaled_operations(&journal.records);
@@ -36,9 +58,13 @@ impl Engine {
             tracing::warn!(run_id, "rolling back without the caller identity: {error}");
             Vec::new()
         });
-        let operator = Operator { local_user: local_user(), cloud_identities, api_principal: None, approved_by: None };
+        let operator = Operator { local_user: local_user(), cloud_identities, api_principal, approved_by: None };
 
-        let mut report = self.rollback_with(&mut writer, &context, force, "requested by the operator", operator).await?;
+        let reason = match &steps {
+            Some(steps) => format!("requested by the operator, for the step(s) {}", steps.join(", ")),
+            None => "requested by the operator".to_string(),
+        };
+        let mut report = self.rollback_with(&mut writer, &context, force, &reason, operator, steps.as_deref()).await?;
         if report.steps.is_empty() {
             report.status = status_of(&journal.records).unwrap_or(RunStatus::Interrupted);
             report.notes.push("nothing to roll back: every change of this run is already reverted, or it made none".into());
@@ -54,6 +80,7 @@ impl Engine {
         force: bool,
         reason: &str,
         operator: Operator,
+        steps: Option<&[String]>,
     ) -> Result<RunReport, EngineError> {
         let records = contain_journal::read_journal(writer.path()).map_err(|source| contain_journal::JournalError::Io { path: writer.path().to_path_buf(), source })?.records;
         let playbook = records.iter().find_map(|r| match &r.event {
@@ -61,19 +88,13 @@ impl Engine {
             _ => None,
         });
         let journal_path = writer.path().display().to_string();
+        let chosen = |op: &JournaledOperation| steps.is_none_or(|steps| steps.contains(&op.step));
+        // Changes of the steps left out stay in place, and the status reports them.
+        let left_in_place = journaled_operations(&records).iter().any(|op| !chosen(op) && op.state.may_have_changed());
         let (mut pending, irreversible): (Vec<JournaledOperation>, Vec<JournaledOperation>) = journaled_operations(&records)
             .into_iter()
-            .filter(|op| {
-                matches!(
-                    op.state,
-                    OperationState::Uncertain
-                        | OperationState::Applied(_)
-                        | OperationState::FailedChanged
-                        | OperationState::Partly(_)
-                        | OperationState::Unknown(_)
-                        | OperationState::Reverting(_)
-                )
-            })
+            .filter(|op| chosen(op))
+            .filter(|op| op.state.may_have_changed())
             .partition(|op| op.operation.reversible);
         pending.sort_by_key(|op| std::cmp::Reverse(op.seq));
 
@@ -201,6 +222,7 @@ impl Engine {
         report.steps = step_reports(&reported, &outcomes, &refused);
         let reverted_any = outcomes.values().any(|o| o.outcome == OperationOutcome::Reverted);
         report.status = match (refused.is_empty(), reverted_any) {
+            (true, _) if left_in_place => RunStatus::PartlyRolledBack,
             (true, _) => RunStatus::RolledBack,
             (false, true) => RunStatus::Partial,
             // Nothing was reverted, so the run stays as it was.
@@ -209,6 +231,35 @@ impl Engine {
         writer.append(Event::RollbackFinished { status: report.status.to_string() })?;
         tracing::info!(run_id = %context.run_id, status = %report.status, "rollback finished");
         Ok(report)
+    }
+}
+
+/// Lists the ids of the steps that journaled a change, in the order of their first change:
+/// the steps a rollback can choose.
+pub fn changed_steps(records: &[contain_journal::Record]) -> Vec<String> {
+    let mut known: Vec<String> = Vec::new();
+    for record in records {
+        if let Event::StepIntent { step, .. } = &record.event
+            && !known.contains(step)
+        {
+            known.push(step.clone());
+        }
+    }
+    known
+}
+
+/// Refuses step ids that made no change in the run, naming the ones that did.
+fn check_steps(run_id: &str, records: &[contain_journal::Record], steps: &[String]) -> Result<(), EngineError> {
+    let known = changed_steps(records);
+    if steps.is_empty() {
+        return Err(EngineError::NoSuchStep { run_id: run_id.to_string(), message: "the list of steps to roll back is empty: leave it out to roll back every step".into() });
+    }
+    match steps.iter().find(|s| !known.contains(s)) {
+        Some(unknown) => Err(EngineError::NoSuchStep {
+            run_id: run_id.to_string(),
+            message: format!("it has no changes of a step `{unknown}`; the steps that made changes are: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") }),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -75,24 +75,50 @@ fn take(state: &AppState, run_id: &str, principal: &Principal) -> Result<Pending
     Ok(pending.remove(run_id).expect("found above"))
 }
 
-/// `POST /v1/runs/{id}/approve`: starts the run; the journal names requester and approver.
+/// Approves a run that awaits approval and starts it; its journal names requester and approver.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/approve",
+    tag = "runs",
+    description = "Role: approver, other than the principal who asked for the run (two-person rule).",
+    params(("id" = String, Path, description = "The run id from `POST /v1/runs`.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "`run_id`, `status: running` and `approved_by`.", body = Value),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the approver role, or asked for this run itself (`two_person_rule`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No run with this id awaits approval.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The run was already decided on.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn approve(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let pending = take(&state, &id, &principal)?;
-    let started = state.engine.begin(pending.plan.clone(), id.clone(), Some(pending.requested_by.clone()), Some(principal.name.clone())).await;
-    let started = match started {
-        Ok(started) => started,
-        Err(error) => {
-            // The run did not start: it waits again, for another try.
-            state.pending.lock().expect("pending lock").insert(id.clone(), pending);
-            return Err(crate::start::start_error(error));
-        }
-    };
+    let started = crate::start::start_detached(&state, pending.plan.clone(), id.clone(), pending.requested_by.clone(), Some(principal.name.clone())).await;
+    if let Err(error) = started {
+        // The run did not start: it waits again, for another try.
+        state.pending.lock().expect("pending lock").insert(id.clone(), pending);
+        return Err(error);
+    }
     tracing::info!(run_id = %id, approved_by = %principal.name, "run approved");
-    crate::start::finish_in_background(&state, started);
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id, "status": "running", "approved_by": principal.name }))))
 }
 
-/// `POST /v1/runs/{id}/reject`.
+/// Rejects a run that awaits approval: it never starts.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/reject",
+    tag = "runs",
+    description = "Role: approver, other than the principal who asked for the run (two-person rule).",
+    params(("id" = String, Path, description = "The run id from `POST /v1/runs`.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The run, now `rejected`, with `rejected_by`.", body = Value),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the approver role, or asked for this run itself (`two_person_rule`).", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No run with this id awaits approval.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The run was already decided on.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn reject(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<Json<Pending>, ApiError> {
     let mut pending = take(&state, &id, &principal)?;
     pending.status = "rejected";

@@ -1,49 +1,59 @@
 //! The HTTP API of contain, for SOAR systems: the same engine and journal as the command line,
 //! behind bearer tokens with roles.
 //!
-//! Routes so far (JSON, under `/v1`):
+//! The routes (JSON, under `/v1`):
 //!
 //! | route | role |
 //! |---|---|
-//! | `GET /healthz`, `GET /readyz` | none |
+//! | `GET /healthz`, `GET /readyz`, `GET /v1/openapi.json` | none |
 //! | `GET /v1/playbooks`, `GET /v1/actions`, `GET /metrics` | viewer |
 //! | `GET /v1/runs`, `GET /v1/runs/{id}`, `GET /v1/runs/{id}/journal` | viewer |
 //! | `POST /v1/plans`, `POST /v1/runs`, `POST /v1/runs/{id}/rollback` | responder |
 //! | `POST /v1/runs/{id}/approve`, `POST /v1/runs/{id}/reject` | approver |
 //!
-//! Run state changes are sent to the configured webhooks ([`webhooks`]).
-//!
-//! NOTE: the OpenAPI document and TLS
-//! are not built yet. Because there is no TLS, the server listens on loopback only, unless
-//! `--allow-plain-http` is given for a TLS proxy in front.
+//! Every route is declared with its OpenAPI description ([`openapi`]), so the document cannot
+//! miss one. Run state changes are sent to the configured webhooks ([`webhooks`]). [`serve`]
+//! serves plain HTTP or TLS ([`tls`]).
 
+mod actions;
 mod approvals;
 mod auth;
 mod error;
+mod health;
 mod metrics;
+mod openapi;
 mod playbooks;
 mod plans;
 mod request_id;
 mod runs;
+mod serve;
 mod start;
-pub mod webhooks;
+mod timeout;
+pub mod tls;
 pub mod tokens;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{get, post};
-use axum::{Json, Router, middleware};
+use axum::extract::DefaultBodyLimit;
+use axum::{Router, middleware};
 use contain_engine::{Engine, PlanFile};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub use serve::serve;
 pub use tokens::{Principal, Role, TokenStore};
 
 /// The largest request body: plans requests are small JSON documents.
 const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The default time limit of one request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The state every handler shares.
 pub struct AppState {
@@ -62,78 +72,72 @@ pub struct AppState {
     requests: metrics::RequestCounts,
     /// The webhooks that receive run state changes.
     pub webhooks: webhooks::Webhooks,
+    /// The time limit of one request.
+    pub request_timeout: Duration,
+    /// Every run started over the API waits for a second person's approval, whatever its
+    /// playbook says.
+    pub approval_required: bool,
+    /// The OpenAPI document, made when the router is built.
+    openapi: OnceLock<Value>,
 }
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, tokens: TokenStore, playbooks: PathBuf) -> Self {
-        AppState { engine, tokens, playbooks, plans: Mutex::new(HashMap::new()), idempotency: tokio::sync::Mutex::new(HashMap::new()), pending: Mutex::new(HashMap::new()), requests: Default::default(), webhooks: webhooks::Webhooks::default() }
+        AppState {
+            engine,
+            tokens,
+            playbooks,
+            plans: Mutex::new(HashMap::new()),
+            idempotency: tokio::sync::Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            requests: Default::default(),
+            webhooks: webhooks::Webhooks::default(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            approval_required: false,
+            openapi: OnceLock::new(),
+        }
     }
 }
 
-/// Builds the router.
+/// Builds the router, and the OpenAPI document from the same declarations.
 pub fn router(state: Arc<AppState>) -> Router {
-    let with_role = |role: Role| middleware::from_fn_with_state((state.clone(), role), auth::require);
-    let viewer = Router::new()
-        .route("/v1/playbooks", get(list_playbooks))
-        .route("/v1/actions", get(list_actions))
-        .route("/v1/runs", get(runs::list))
-        .route("/v1/runs/{id}", get(runs::show))
-        .route("/v1/runs/{id}/journal", get(runs::journal))
-        .route("/metrics", get(metrics::metrics))
-        .route_layer(with_role(Role::Viewer));
-    let responder = Router::new()
-        .route("/v1/plans", post(plans::create))
-        .route("/v1/runs", post(start::run))
-        .route("/v1/runs/{id}/rollback", post(start::rollback))
-        .route_layer(with_role(Role::Responder));
-    let approver = Router::new()
-        .route("/v1/runs/{id}/approve", post(approvals::approve))
-        .route("/v1/runs/{id}/reject", post(approvals::reject))
-        .route_layer(with_role(Role::Approver));
-
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/readyz", get(ready))
-        .merge(viewer)
-        .merge(responder)
-        .merge(approver)
+    let (router, document) = routes(&state).split_for_parts();
+    let document = serde_json::to_value(&document).expect("the OpenAPI document serializes");
+    let _ = state.openapi.set(document);
+    router
+        .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout::layer))
         .layer(middleware::from_fn_with_state(state.clone(), request_id::layer))
         .with_state(state)
 }
 
-/// Ready when the state directory, where journals go, can be written.
-async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let runs = state.engine.state_dir().join("runs");
-    std::fs::create_dir_all(&runs).map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("cannot write the state directory {}: {e}", runs.display())))?;
-    Ok(Json(json!({ "status": "ready" })))
+/// The answer to a path no route serves, told apart from a run or plan that is not found.
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(axum::http::StatusCode::NOT_FOUND, "no_route", format!("no route {method} {}: GET /v1/openapi.json lists the routes", uri.path()))
 }
 
-async fn list_playbooks(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let mut listed = Vec::new();
-    let mut invalid = Vec::new();
-    for name in playbooks::names(&state.playbooks) {
-        match playbooks::load(&state, &name) {
-            Ok((playbook, _)) => listed.push(playbooks::summary(&name, &playbook)),
-            Err(error) => invalid.push(json!({ "name": name, "problems": error.message })),
-        }
-    }
-    Ok(Json(json!({ "playbooks": listed, "invalid": invalid })))
-}
+/// Every route, with the role it needs.
+fn routes(state: &Arc<AppState>) -> OpenApiRouter<Arc<AppState>> {
+    let with_role = |role: Role| middleware::from_fn_with_state((state.clone(), role), auth::require);
+    let open = OpenApiRouter::new().routes(routes!(health::healthz)).routes(routes!(health::readyz)).routes(routes!(openapi::document));
+    let viewer = OpenApiRouter::new()
+        .routes(routes!(playbooks::list))
+        .routes(routes!(actions::list))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::show))
+        .routes(routes!(runs::journal))
+        .routes(routes!(metrics::metrics))
+        .route_layer(with_role(Role::Viewer));
+    let responder = OpenApiRouter::new()
+        .routes(routes!(plans::create))
+        .routes(routes!(start::run))
+        .routes(routes!(start::rollback))
+        .route_layer(with_role(Role::Responder));
+    let approver = OpenApiRouter::new()
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::reject))
+        .route_layer(with_role(Role::Approver));
 
-async fn list_actions(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let providers: Vec<Value> = state
-        .engine
-        .providers()
-        .iter()
-        .map(|provider| {
-            let types: Vec<Value> = provider
-                .resource_types()
-                .iter()
-                .map(|t| json!({ "resource_type": t.name, "expected": t.expected, "actions": t.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>() }))
-                .collect();
-            json!({ "provider": provider.name(), "resource_types": types })
-        })
-        .collect();
-    Json(json!({ "providers": providers }))
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(open).merge(viewer).merge(responder).merge(approver)
 }

@@ -19,6 +19,19 @@ use crate::error::ApiError;
 /// Counts of HTTP requests by method, route and status.
 pub(crate) type RequestCounts = std::sync::Mutex<BTreeMap<(String, String, u16), u64>>;
 
+/// Prometheus text: runs by status, step durations, cloud calls and throttling, HTTP requests.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    description = "Role: viewer.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain"),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let dir = state.engine.state_dir();
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();

@@ -14,15 +14,36 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::playbooks;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PlanRequest {
-    /// The playbook's path under the playbooks directory, without `.yaml`.
+    /// The playbook's path under the playbooks directory, without `.yaml`, such as
+    /// `aws/ec2-instance-compromise`.
     playbook: String,
+    /// The playbook's inputs by name: strings, or lists of strings for list inputs.
     #[serde(default)]
+    #[schema(value_type = Object)]
     inputs: Map<String, Value>,
 }
 
+/// Plans a playbook with inputs. Sends no changing request to the cloud.
+#[utoipa::path(
+    post,
+    path = "/v1/plans",
+    tag = "runs",
+    description = "Role: responder. The plan is kept in memory under its `plan_id` for `POST /v1/runs`.",
+    request_body = PlanRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The plan, as `contain plan -o json` writes it.", body = Value),
+        (status = 400, description = "The request names a bad value.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such run, plan or playbook.", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The inputs or the plan are invalid.", body = crate::openapi::ErrorBody),
+        (status = 502, description = "A cloud read failed.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn create(State(state): State<Arc<AppState>>, body: Result<Json<PlanRequest>, JsonRejection>) -> Result<(StatusCode, Json<PlanFile>), ApiError> {
     let Json(request) = body.map_err(|rejection| ApiError::invalid(format!("invalid request body: {}", rejection.body_text())))?;
     let (playbook, path) = playbooks::load(&state, &request.playbook)?;

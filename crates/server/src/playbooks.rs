@@ -7,8 +7,14 @@ use contain_playbook::Playbook;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::json;
+
 use crate::AppState;
+use crate::error::ApiError;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct PlaybookSummary {
@@ -25,6 +31,31 @@ pub(crate) struct InputSummary {
     pub description: String,
     pub required: bool,
     pub list: bool,
+}
+
+/// Lists the playbooks with their inputs, and the files that do not parse with their problems.
+#[utoipa::path(
+    get,
+    path = "/v1/playbooks",
+    tag = "playbooks",
+    description = "Role: viewer.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`playbooks`: name, description and inputs of each; `invalid`: files with problems.", body = Value),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let mut listed = Vec::new();
+    let mut invalid = Vec::new();
+    for name in names(&state.playbooks) {
+        match load(&state, &name) {
+            Ok((playbook, _)) => listed.push(summary(&name, &playbook)),
+            Err(error) => invalid.push(json!({ "name": name, "problems": error.message })),
+        }
+    }
+    Ok(Json(json!({ "playbooks": listed, "invalid": invalid })))
 }
 
 /// Lists the playbook names under `dir`, sorted.

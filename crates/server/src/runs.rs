@@ -16,18 +16,37 @@ use crate::error::ApiError;
 /// The maximum number of runs on one page.
 const MAX_LIMIT: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// running, succeeded, partial, failed, rolled_back, partly_rolled_back or interrupted.
     status: Option<String>,
+    /// The playbook's name, as `GET /v1/playbooks` lists it.
     playbook: Option<String>,
     /// RFC 3339: runs started at or after this time.
     since: Option<String>,
+    /// Runs per page, 1 to 500; 50 when left out.
     limit: Option<usize>,
+    /// Runs to skip, for the next pages.
     offset: Option<usize>,
 }
 
-/// `GET /v1/runs`: newest first.
+/// The runs with a journal, newest first, and the runs waiting for approval.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    tag = "runs",
+    description = "Role: viewer.",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`runs` (one page), `total`, `offset`, `limit`, and `pending`: runs awaiting approval or rejected.", body = Value),
+        (status = 400, description = "The request names a bad value.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn list(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let status = match &query.status {
         Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
@@ -74,8 +93,23 @@ pub(crate) fn checked(state: &AppState, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /v1/runs/{id}`: the run's summary, and its record: progress per step, target and
-/// operation, who started it, and its rollbacks.
+/// The run's summary, and its record: progress per step, target and operation, who started
+/// and approved it, and its rollbacks.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    description = "Role: viewer.",
+    params(("id" = String, Path, description = "The run id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`run`: the summary with the status; `record`: the incident record.", body = Value),
+        (status = 400, description = "The request names a bad value.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such run, plan or playbook.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     if let Some(pending) = crate::approvals::find(&state, &id) {
         return Ok(Json(json!({ "run": pending })));
@@ -87,7 +121,22 @@ pub(crate) async fn show(State(state): State<Arc<AppState>>, Path(id): Path<Stri
     Ok(Json(json!({ "run": summary, "record": record })))
 }
 
-/// `GET /v1/runs/{id}/journal`: the verified records, and what verification found.
+/// The run's journal records, and what the check of its hash chain found.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}/journal",
+    tag = "runs",
+    description = "Role: viewer.",
+    params(("id" = String, Path, description = "The run id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`records`, `intact` and `problems`.", body = Value),
+        (status = 400, description = "The request names a bad value.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such run, plan or playbook.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn journal(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     checked(&state, &id)?;
     let journal = read_journal(&journal_path(state.engine.state_dir(), &id)).map_err(|e| ApiError::internal(format!("cannot read the journal of {id}: {e}")))?;

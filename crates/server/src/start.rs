@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
-use contain_engine::{EngineError, Plan, StartedRun};
+use contain_engine::{EngineError, Plan, RollbackOptions, StartedRun};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -19,17 +20,52 @@ use crate::tokens::Principal;
 /// The longest `Idempotency-Key` accepted.
 const MAX_KEY_LENGTH: usize = 200;
 
-#[derive(Debug, Deserialize)]
+/// A plan made with `POST /v1/plans`, or else a playbook and inputs to plan first.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RunRequest {
-    /// A plan made with `POST /v1/plans`, or else a playbook and inputs to plan first.
+    /// The `plan_id` of `POST /v1/plans`.
     plan_id: Option<String>,
+    /// The playbook's path under the playbooks directory, without `.yaml`.
     playbook: Option<String>,
+    /// The playbook's inputs by name, with `playbook`.
     #[serde(default)]
+    #[schema(value_type = Object)]
     inputs: Map<String, Value>,
 }
 
-/// `POST /v1/runs`.
+/// The optional body of a rollback.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RollbackRequest {
+    /// Roll back only these steps' changes, by step id; every step when left out.
+    steps: Option<Vec<String>>,
+    /// Revert targets that someone changed since the run too, restoring the state before it.
+    #[serde(default)]
+    force: bool,
+}
+
+/// Starts a run of a plan, or of a playbook with inputs (planned first). A playbook marked
+/// `approval: required` waits in `awaiting_approval` instead.
+#[utoipa::path(
+    post,
+    path = "/v1/runs",
+    tag = "runs",
+    description = "Role: responder. Answers at once with the run id; `GET /v1/runs/{id}` follows the run.",
+    request_body = RunRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key, by the same principal, return the same run.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "`run_id` and `status` (`running` or `awaiting_approval`); `replayed` when an Idempotency-Key matched.", body = Value),
+        (status = 400, description = "The request names a bad value.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such plan or playbook.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Another unfinished run is changing a target; the message names it.", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The inputs or the plan are invalid.", body = crate::openapi::ErrorBody),
+        (status = 502, description = "A cloud read failed while planning.", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn run(
     State(state): State<Arc<AppState>>,
     Extension(principal): Extension<Principal>,
@@ -55,7 +91,7 @@ pub(crate) async fn run(
     }
 
     let plan = plan_of(&state, &request).await?;
-    if plan.approval_required {
+    if plan.approval_required || state.approval_required {
         let errors = plan.errors();
         if !errors.is_empty() {
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plan_has_errors", errors.join("; ")));
@@ -66,15 +102,51 @@ pub(crate) async fn run(
         }
         return Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id, "status": "awaiting_approval" }))));
     }
-    let started = state.engine.begin(plan, contain_engine::new_run_id(), Some(principal.name.clone()), None).await.map_err(start_error)?;
-    let run_id = started.run_id().to_string();
+    let run_id = start_detached(&state, plan, contain_engine::new_run_id(), principal.name.clone(), None).await?;
     if let Some(key) = key {
         keys.insert(key, run_id.clone());
     }
-    drop(keys);
-
-    finish_in_background(&state, started);
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id, "status": "running" }))))
+}
+
+/// Starts a run on a task of its own and waits until its journal has begun. A request that
+/// times out or whose client goes away meanwhile does not stop the run half-way started.
+pub(crate) async fn start_detached(state: &AppState, plan: Plan, run_id: String, requested_by: String, approved_by: Option<String>) -> Result<String, ApiError> {
+    let engine = state.engine.clone();
+    let webhooks = state.webhooks.clone();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        match engine.begin(plan, run_id, Some(requested_by), approved_by).await {
+            Ok(started) => {
+                let _ = started_tx.send(Ok(started.run_id().to_string()));
+                finish(engine, webhooks, started).await;
+            }
+            Err(error) => {
+                let _ = started_tx.send(Err(error));
+            }
+        }
+    });
+    match started_rx.await {
+        Ok(Ok(run_id)) => Ok(run_id),
+        Ok(Err(error)) => Err(start_error(error)),
+        Err(_) => Err(ApiError::internal("the run's task stopped before the run started")),
+    }
+}
+
+/// Refuses a step id that made no change in the run, before the rollback starts.
+fn check_step_ids(state: &AppState, run_id: &str, steps: &[String]) -> Result<(), ApiError> {
+    let journal = contain_journal::read_journal(&contain_journal::journal_path(state.engine.state_dir(), run_id)).map_err(|e| ApiError::internal(format!("cannot read the journal of {run_id}: {e}")))?;
+    let known = contain_engine::changed_steps(&journal.records);
+    if steps.is_empty() {
+        return Err(ApiError::invalid("`steps` is empty: leave it out to roll back every step"));
+    }
+    match steps.iter().find(|s| !known.contains(s)) {
+        Some(unknown) => Err(ApiError::invalid(format!(
+            "run {run_id} has no changes of a step `{unknown}`; the steps that made changes are: {}",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Converts the error of a run that could not start into an API error.
@@ -86,21 +158,17 @@ pub(crate) fn start_error(error: EngineError) -> ApiError {
     }
 }
 
-/// Applies a started run on a task of its own.
-pub(crate) fn finish_in_background(state: &AppState, started: StartedRun) {
-    let engine = state.engine.clone();
-    let webhooks = state.webhooks.clone();
+/// Applies a started run, and tells the webhooks how it ended.
+async fn finish(engine: Arc<contain_engine::Engine>, webhooks: crate::webhooks::Webhooks, started: StartedRun) {
     let id = started.run_id().to_string();
-    tokio::spawn(async move {
-        match engine.finish(started).await {
-            Ok(report) => {
-                tracing::info!(run_id = %id, status = %report.status, "run finished");
-                let event = if report.status == contain_engine::RunStatus::RolledBack { "run.rolled_back" } else { "run.finished" };
-                webhooks.notify(event, &id, json!({ "status": report.status }));
-            }
-            Err(error) => tracing::error!(run_id = %id, "run failed: {error}"),
+    match engine.finish(started).await {
+        Ok(report) => {
+            tracing::info!(run_id = %id, status = %report.status, "run finished");
+            let event = if report.status == contain_engine::RunStatus::RolledBack { "run.rolled_back" } else { "run.finished" };
+            webhooks.notify(event, &id, json!({ "status": report.status }));
         }
-    });
+        Err(error) => tracing::error!(run_id = %id, "run failed: {error}"),
+    }
 }
 
 async fn plan_of(state: &AppState, request: &RunRequest) -> Result<Plan, ApiError> {
@@ -122,9 +190,34 @@ async fn plan_of(state: &AppState, request: &RunRequest) -> Result<Plan, ApiErro
     }
 }
 
-/// `POST /v1/runs/{id}/rollback`.
-pub(crate) async fn rollback(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+/// Rolls back a run, or the changes of some of its steps, from its journal.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/rollback",
+    tag = "runs",
+    description = "Role: responder. The body is optional. Answers at once; the run's status becomes `rolled_back`, or `partly_rolled_back` when steps were chosen and others keep changes.",
+    params(("id" = String, Path, description = "The run id.")),
+    request_body(content = Option<RollbackRequest>, description = "Which steps, and whether to force.", content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "`run_id` and `status: rolling_back`.", body = Value),
+        (status = 400, description = "The request names a bad value, or a step the run does not have.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such run.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The run is still running or being rolled back.", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn rollback(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
     crate::runs::checked(&state, &id)?;
+    let request: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RollbackRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid request body: {e}; expected {{\"steps\": [\"STEP_ID\", ...], \"force\": false}}, both optional")))?
+    };
+    if let Some(steps) = &request.steps {
+        check_step_ids(&state, &id, steps)?;
+    }
     if contain_journal::is_locked(state.engine.state_dir(), &id) {
         return Err(ApiError::new(StatusCode::CONFLICT, "run_busy", format!("run {id} is still running, or being rolled back: wait for it to finish")));
     }
@@ -132,7 +225,8 @@ pub(crate) async fn rollback(State(state): State<Arc<AppState>>, Path(id): Path<
     let webhooks = state.webhooks.clone();
     let run_id = id.clone();
     tokio::spawn(async move {
-        match engine.rollback(&run_id, false).await {
+        let options = RollbackOptions { force: request.force, steps: request.steps, api_principal: Some(principal.name) };
+        match engine.rollback_with_options(&run_id, options).await {
             Ok(report) => {
                 tracing::info!(run_id = %run_id, status = %report.status, "rollback finished");
                 webhooks.notify("run.rolled_back", &run_id, json!({ "status": report.status }));

@@ -113,8 +113,9 @@ async fn runs_list_and_show_json() {
 
     let list = harness.contain(&["runs", "list", "--output", "json"]);
     assert_eq!(list.code, 0, "{}", list.stderr);
-    let runs = list.json();
-    let runs = runs.as_array().unwrap();
+    let listed = list.json();
+    assert_eq!(listed["total"], 2, "the shape of GET /v1/runs: {listed:#}");
+    let runs = listed["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["run_id"], two["run_id"], "newest first");
     assert_eq!(runs[0]["status"], "succeeded");
@@ -127,7 +128,9 @@ async fn runs_list_and_show_json() {
 
     let show = harness.contain(&["runs", "show", one["run_id"].as_str().unwrap(), "-o", "json"]);
     assert_eq!(show.code, 0, "{}", show.stderr);
-    let records = show.json()["records"].as_array().unwrap().clone();
+    let shown = show.json();
+    assert_eq!((shown["run"]["status"].as_str(), shown["record"]["status"].as_str()), (Some("rolled_back"), Some("rolled_back")), "the shape of GET /v1/runs/{{id}}");
+    let records = shown["records"].as_array().unwrap().clone();
     assert_eq!(records[0]["kind"], "run_started");
     assert_eq!(records[0]["operator"]["local_user"], "responder");
     let identity = &records[0]["operator"]["cloud_identities"][0];
@@ -219,4 +222,39 @@ async fn other_account_without_role_is_refused() {
     assert!(plan.stdout.contains(&format!("the configuration names no role for {}", other.account.account_id)), "{}", plan.stdout);
     let after = other.describe().await;
     assert!(before == after, "{}", diff(&before, &after));
+}
+
+/// `contain rollback --step` reverts the chosen steps' changes only; a step that made no change
+/// is refused before anything is read.
+#[tokio::test]
+async fn rollback_of_chosen_steps() {
+    let harness = Harness::new().await;
+    let before = harness.describe().await;
+    let estate = &harness.estate;
+    let instances = format!("instances={},{}", estate.single.instance_id, estate.double.instance_id);
+    let vpc = format!("vpc={}", estate.vpc_id);
+    let run = harness.contain(&["run", "tests/e2e/playbooks/crash-matrix.yaml", "-i", &instances, "-i", &vpc, "-i", "incident=INC-S1", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run_id = run.json()["run_id"].as_str().unwrap().to_string();
+    let contained = harness.describe().await;
+
+    let unknown = harness.contain(&["rollback", &run_id, "--step", "isolat", "--yes"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("`isolat`"), "{}", unknown.stderr);
+    let valid = unknown.stderr.split_once("made changes are: ").map(|(_, list)| list.trim().to_string()).unwrap_or_default();
+    assert!(valid.split(", ").any(|step| step == "isolate"), "names the valid steps: {}", unknown.stderr);
+    assert!(harness.describe().await == contained, "nothing changed");
+
+    let partly = harness.contain(&["rollback", &run_id, "--step", "block", "--yes", "-o", "json"]);
+    assert_eq!(partly.code, 0, "{}", partly.stderr);
+    assert_eq!(partly.json()["status"], "partly_rolled_back");
+    let after_block = harness.describe().await;
+    assert_eq!(after_block["network_acls"], before["network_acls"]);
+    assert_eq!(after_block["network_interfaces"], contained["network_interfaces"], "the isolation stays");
+
+    let rest = harness.contain(&["rollback", &run_id, "--yes", "-o", "json"]);
+    assert_eq!(rest.code, 0, "{}", rest.stderr);
+    assert_eq!(rest.json()["status"], "rolled_back");
+    let after = harness.describe().await;
+    assert!(after == before, "{}", contain_e2e::diff(&before, &after));
 }

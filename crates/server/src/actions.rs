@@ -1,0 +1,40 @@
+//! `GET /v1/actions`: what each provider supports, by resource type, with each action's
+//! options.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// Lists the providers, their resource types, the form of a target of each, and its actions.
+#[utoipa::path(
+    get,
+    path = "/v1/actions",
+    tag = "playbooks",
+    description = "Role: viewer.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Providers, resource types and actions.", body = Value),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the viewer role.", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let providers: Vec<Value> = state
+        .engine
+        .providers()
+        .iter()
+        .map(|provider| {
+            let types: Vec<Value> = provider
+                .resource_types()
+                .iter()
+                .map(|t| json!({ "resource_type": t.name, "expected": t.expected, "actions": t.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>() }))
+                .collect();
+            json!({ "provider": provider.name(), "resource_types": types })
+        })
+        .collect();
+    Json(json!({ "providers": providers }))
+}
