@@ -1,8 +1,8 @@
 //! Runs of playbooks marked `approval: required`: they wait after planning until a principal
 //! with the approver role, other than the one who asked (two-person rule), approves them.
 //!
-//! NOTE: waiting runs are kept in memory only: after a restart of the server they are gone, and
-//! the requester must ask again. A run's journal starts when it is approved.
+//! Waiting and rejected runs are kept on disk ([`crate::persist`]), so they outlive a restart of
+//! the server. A run's journal starts when it is approved.
 
 use std::sync::Arc;
 
@@ -11,44 +11,77 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use contain_engine::Plan;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::tokens::Principal;
 
+/// The directory of the waiting and rejected runs, under the state directory.
+const KIND: &str = "pending";
+
 /// A run waiting for approval, or rejected.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub run_id: String,
     /// `awaiting_approval` or `rejected`.
-    pub status: &'static str,
+    pub status: String,
     pub playbook: String,
     pub requested_by: String,
     pub requested_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_by: Option<String>,
-    #[serde(skip)]
     pub plan: Plan,
 }
 
+impl Pending {
+    /// Returns the run as the API shows it: without the plan, which `POST /v1/plans` returned.
+    pub(crate) fn public(&self) -> Value {
+        let mut value = serde_json::to_value(self).expect("pending runs serialize");
+        if let Some(object) = value.as_object_mut() {
+            object.remove("plan");
+        }
+        value
+    }
+}
+
+/// Loads the waiting and rejected runs a previous server process left.
+pub(crate) fn load(state_dir: &std::path::Path) -> std::collections::HashMap<String, Pending> {
+    crate::persist::read_all::<Pending>(&crate::persist::dir(state_dir, KIND)).into_iter().map(|p| (p.run_id.clone(), p)).collect()
+}
+
+/// Writes a waiting or rejected run to disk, or removes it once it started.
+fn store(state: &AppState, run_id: &str, pending: Option<&Pending>) -> Result<(), ApiError> {
+    let dir = crate::persist::dir(state.engine.state_dir(), KIND);
+    let name = format!("{run_id}.json");
+    let written = match pending {
+        Some(pending) => crate::persist::write(&dir, &name, pending),
+        None => crate::persist::remove(&dir, &name),
+    };
+    written.map_err(|e| {
+        tracing::error!(run_id, "cannot write the approval state to {}: {e}", dir.display());
+        ApiError::internal(format!("cannot write the approval state of {run_id} to {}: {e}", dir.display()))
+    })
+}
+
 /// Records a run that waits for approval and returns its id.
-pub(crate) fn request(state: &AppState, plan: Plan, requested_by: &str) -> String {
+pub(crate) fn request(state: &AppState, plan: Plan, requested_by: &str) -> Result<String, ApiError> {
     let run_id = contain_engine::new_run_id();
     let pending = Pending {
         run_id: run_id.clone(),
-        status: "awaiting_approval",
+        status: "awaiting_approval".to_string(),
         playbook: plan.playbook.name.clone(),
         requested_by: requested_by.to_string(),
         requested_at: Utc::now(),
         rejected_by: None,
         plan,
     };
+    store(state, &run_id, Some(&pending))?;
     tracing::info!(run_id = %run_id, requested_by, "run awaits approval");
     state.webhooks.notify("run.awaiting_approval", &run_id, json!({ "playbook": pending.playbook, "requested_by": requested_by }));
     state.pending.lock().expect("pending lock").insert(run_id.clone(), pending);
-    run_id
+    Ok(run_id)
 }
 
 /// Returns the waiting or rejected run with this id, if there is one.
@@ -96,8 +129,13 @@ pub(crate) async fn approve(State(state): State<Arc<AppState>>, Extension(princi
     let started = crate::start::start_detached(&state, pending.plan.clone(), id.clone(), pending.requested_by.clone(), Some(principal.name.clone())).await;
     if let Err(error) = started {
         // The run did not start: it waits again, for another try.
+        tracing::warn!(run_id = %id, "the approved run did not start: {}", error.message);
         state.pending.lock().expect("pending lock").insert(id.clone(), pending);
         return Err(error);
+    }
+    // The journal has begun, and names the approver: the waiting entry is done with.
+    if let Err(error) = store(&state, &id, None) {
+        tracing::warn!(run_id = %id, "the started run stays in the approval state directory: {}", error.message);
     }
     tracing::info!(run_id = %id, approved_by = %principal.name, "run approved");
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id, "status": "running", "approved_by": principal.name }))))
@@ -119,11 +157,16 @@ pub(crate) async fn approve(State(state): State<Arc<AppState>>, Extension(princi
         (status = 409, description = "The run was already decided on.", body = crate::openapi::ErrorBody),
     )
 )]
-pub(crate) async fn reject(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<Json<Pending>, ApiError> {
-    let mut pending = take(&state, &id, &principal)?;
-    pending.status = "rejected";
+pub(crate) async fn reject(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let waiting = take(&state, &id, &principal)?;
+    let mut pending = waiting.clone();
+    pending.status = "rejected".to_string();
     pending.rejected_by = Some(principal.name.clone());
+    if let Err(error) = store(&state, &id, Some(&pending)) {
+        state.pending.lock().expect("pending lock").insert(id.clone(), waiting);
+        return Err(error);
+    }
     tracing::info!(run_id = %id, rejected_by = %principal.name, "run rejected");
     state.pending.lock().expect("pending lock").insert(id, pending.clone());
-    Ok(Json(pending))
+    Ok(Json(pending.public()))
 }

@@ -22,6 +22,7 @@ mod error;
 mod health;
 mod metrics;
 mod openapi;
+mod persist;
 mod playbooks;
 mod plans;
 mod request_id;
@@ -63,9 +64,8 @@ pub struct AppState {
     pub playbooks: PathBuf,
     /// Plans made through the API, by plan id.
     plans: Mutex<HashMap<String, PlanFile>>,
-    /// Runs started with an `Idempotency-Key`, by principal and key.
-    // NOTE: kept in memory, so the keys are lost on restart. The runs stay in the journals.
-    idempotency: tokio::sync::Mutex<HashMap<(String, String), String>>,
+    /// Serializes runs started with an `Idempotency-Key`, whose keys are kept on disk.
+    idempotency: tokio::sync::Mutex<()>,
     /// Runs waiting for approval, or rejected, by run id.
     pending: Mutex<HashMap<String, approvals::Pending>>,
     /// HTTP requests so far, for `/metrics`.
@@ -83,13 +83,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, tokens: TokenStore, playbooks: PathBuf) -> Self {
+        let pending = approvals::load(engine.state_dir());
         AppState {
             engine,
             tokens,
             playbooks,
             plans: Mutex::new(HashMap::new()),
-            idempotency: tokio::sync::Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            idempotency: tokio::sync::Mutex::new(()),
+            pending: Mutex::new(pending),
             requests: Default::default(),
             webhooks: webhooks::Webhooks::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,

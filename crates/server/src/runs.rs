@@ -79,7 +79,9 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, Query(query): Query
     let total = runs.len();
     let offset = query.offset.unwrap_or(0);
     let page: Vec<RunSummary> = runs.into_iter().skip(offset).take(limit).collect();
-    let pending: Vec<crate::approvals::Pending> = state.pending.lock().expect("pending lock").values().cloned().collect();
+    let mut pending: Vec<crate::approvals::Pending> = state.pending.lock().expect("pending lock").values().cloned().collect();
+    pending.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
+    let pending: Vec<Value> = pending.iter().map(crate::approvals::Pending::public).collect();
     Ok(Json(json!({ "runs": page, "total": total, "offset": offset, "limit": limit, "pending": pending })))
 }
 
@@ -112,7 +114,7 @@ pub(crate) fn checked(state: &AppState, id: &str) -> Result<(), ApiError> {
 )]
 pub(crate) async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     if let Some(pending) = crate::approvals::find(&state, &id) {
-        return Ok(Json(json!({ "run": pending })));
+        return Ok(Json(json!({ "run": pending.public() })));
     }
     checked(&state, &id)?;
     let read_error = |e: &dyn std::fmt::Display| ApiError::internal(format!("cannot read the journal of {id}: {e}"));

@@ -84,10 +84,16 @@ pub(crate) async fn run(
     };
 
     // A retry of the same request gets the same run. The lock is held while the run starts, so
-    // two retries racing each other start one run.
-    let mut keys = state.idempotency.lock().await;
-    if let Some(run_id) = key.as_ref().and_then(|k| keys.get(k)) {
-        return Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id, "status": "running", "replayed": true }))));
+    // two retries racing each other start one run. The keys are kept on disk, so a retry after
+    // a restart of the server is recognised too.
+    let _serialized = state.idempotency.lock().await;
+    let keys = crate::persist::dir(state.engine.state_dir(), "idempotency");
+    let key = key.map(|(principal, key)| crate::persist::hashed_name(&[&principal, &key]));
+    if let Some(name) = &key {
+        let known: Option<KeyEntry> = crate::persist::read(&keys, name).map_err(|e| ApiError::internal(format!("cannot read the Idempotency-Key store in {}: {e}", keys.display())))?;
+        if let Some(known) = known {
+            return Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": known.run_id, "status": known.status, "replayed": true }))));
+        }
     }
 
     let plan = plan_of(&state, &request).await?;
@@ -96,17 +102,30 @@ pub(crate) async fn run(
         if !errors.is_empty() {
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plan_has_errors", errors.join("; ")));
         }
-        let run_id = crate::approvals::request(&state, plan, &principal.name);
-        if let Some(key) = key {
-            keys.insert(key, run_id.clone());
-        }
+        let run_id = crate::approvals::request(&state, plan, &principal.name)?;
+        remember(&keys, key.as_deref(), &run_id, "awaiting_approval");
         return Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id, "status": "awaiting_approval" }))));
     }
     let run_id = start_detached(&state, plan, contain_engine::new_run_id(), principal.name.clone(), None).await?;
-    if let Some(key) = key {
-        keys.insert(key, run_id.clone());
-    }
+    remember(&keys, key.as_deref(), &run_id, "running");
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id, "status": "running" }))))
+}
+
+/// The run an `Idempotency-Key` started, and its status when it started.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct KeyEntry {
+    run_id: String,
+    status: String,
+}
+
+/// Stores the run a key started. The run has started whatever happens here, so a failure is
+/// logged, not returned: a retry would then start a second run.
+fn remember(keys: &std::path::Path, name: Option<&str>, run_id: &str, status: &str) {
+    let Some(name) = name else { return };
+    let entry = KeyEntry { run_id: run_id.to_string(), status: status.to_string() };
+    if let Err(error) = crate::persist::write(keys, name, &entry) {
+        tracing::error!(run_id, "cannot store the Idempotency-Key of the run in {}: {error}", keys.display());
+    }
 }
 
 /// Starts a run on a task of its own and waits until its journal has begun. A request that

@@ -238,6 +238,16 @@ async fn two_person_approval() {
     let rejected = server.request("POST", &format!("/v1/runs/{own_id}/reject"), Some(approver), Some("")).await;
     assert_eq!((rejected.status, rejected.body["status"].as_str()), (200, Some("rejected")), "{:?}", rejected.body);
 
+    // A restart of the server keeps the waiting run, and the rejected one.
+    drop(server);
+    let server = Server::start_with(&harness, &harness.endpoint, &tokens_file, &["--playbooks", dir.to_str().unwrap()]);
+    let listed = server.request("GET", "/v1/runs", Some(viewer), None).await;
+    let pending = listed.body["pending"].as_array().unwrap();
+    let status_of = |id: &str| pending.iter().find(|p| p["run_id"] == id).map(|p| p["status"].clone());
+    assert_eq!(status_of(&run_id), Some(json!("awaiting_approval")), "{:?}", listed.body);
+    assert_eq!(status_of(&own_id), Some(json!("rejected")), "{:?}", listed.body);
+    assert!(pending.iter().all(|p| p.get("plan").is_none()), "the plan stays out of the listing");
+
     let approved = server.request("POST", &format!("/v1/runs/{run_id}/approve"), Some(approver), Some("")).await;
     assert_eq!(approved.status, 202, "{:?}", approved.body);
     let finished = wait_for(&server, viewer, &run_id, "succeeded").await;
@@ -245,7 +255,33 @@ async fn two_person_approval() {
     assert_eq!(finished["record"]["approver"], "approver-user");
     let journal = server.request("GET", &format!("/v1/runs/{run_id}/journal"), Some(viewer), None).await;
     assert_eq!(journal.body["records"][0]["operator"]["approved_by"], "approver-user");
-    assert_eq!(harness.run_ids(), [run_id], "the rejected run never started");
+    assert_eq!(harness.run_ids(), [run_id.clone()], "the rejected run never started");
+    let after = server.request("GET", "/v1/runs", Some(viewer), None).await;
+    assert!(!after.body["pending"].to_string().contains(&run_id), "the approved run waits no more: {:?}", after.body);
+}
+
+/// An `Idempotency-Key` outlives a restart of the server: the retry gets the same run.
+#[tokio::test]
+async fn idempotency_keys_survive_restart() {
+    let harness = Harness::new().await;
+    let (tokens_file, tokens) = tokens(&harness);
+    let (viewer, responder) = (&tokens[0].1, &tokens[1].1);
+    let body = json!({ "playbook": "aws/ec2-instance-compromise", "inputs": { "instance": harness.estate.single.instance_id, "incident": "INC-K1" } }).to_string();
+    let key = [("idempotency-key", "INC-K1-contain")];
+
+    let server = Server::start(&harness, &harness.endpoint, &tokens_file);
+    let first = server.request_with("POST", "/v1/runs", Some(responder), &key, Some(&body)).await;
+    assert_eq!(first.status, 202, "{:?}", first.body);
+    let run_id = first.body["run_id"].as_str().unwrap().to_string();
+    wait_for(&server, viewer, &run_id, "succeeded").await;
+    drop(server);
+
+    let server = Server::start(&harness, &harness.endpoint, &tokens_file);
+    let retried = server.request_with("POST", "/v1/runs", Some(responder), &key, Some(&body)).await;
+    assert_eq!(retried.status, 202, "{:?}", retried.body);
+    assert_eq!(retried.body["run_id"].as_str(), Some(run_id.as_str()), "{:?}", retried.body);
+    assert_eq!(retried.body["replayed"], true);
+    assert_eq!(harness.run_ids(), [run_id], "one run");
 }
 
 /// Webhooks: a receiver on 127.0.0.1 gets the run's state change, signed, after a first

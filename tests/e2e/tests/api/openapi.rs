@@ -68,3 +68,40 @@ async fn openapi_document_lists_every_route() {
     assert_eq!((unknown.status, unknown.body["code"].as_str()), (404, Some("no_route")), "{:?}", unknown.body);
     assert!(unknown.body["request_id"].as_str().is_some_and(|id| id.starts_with("req-")));
 }
+
+/// The role matrix, from the document: every operation with no token, an unknown token, and
+/// each role. A principal without the operation's role gets 403, one with it gets past the check.
+#[tokio::test]
+async fn every_route_checks_its_role() {
+    let harness = Harness::new().await;
+    let (tokens_file, tokens) = tokens(&harness);
+    let server = Server::start(&harness, &harness.endpoint, &tokens_file);
+    let document = server.request("GET", "/v1/openapi.json", None, None).await.body;
+
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(needed) = operation["description"].as_str().and_then(|d| d.strip_prefix("Role: ")).and_then(|d| d.split(['.', ',']).next()) else {
+                continue;
+            };
+            let path = path.replace("{id}", "run-that-does-not-exist");
+            let body = (method == "post").then_some("{}");
+            for token in [None, Some("ctn_unknown")] {
+                let answer = server.request(&method.to_uppercase(), &path, token, body).await;
+                assert_eq!(answer.status, 401, "{method} {path} with {token:?}: {:?}", answer.body);
+            }
+            for (role, token) in &tokens {
+                let allowed = *role == needed || *role == "admin" || needed == "viewer";
+                let answer = server.request(&method.to_uppercase(), &path, Some(token), body).await;
+                if allowed {
+                    assert!(![401, 403].contains(&answer.status), "{role} may {method} {path}: {:?}", answer.body);
+                } else {
+                    assert_eq!(answer.status, 403, "{role} may not {method} {path}: {:?}", answer.body);
+                    assert_eq!(answer.body["code"], "forbidden");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 4 * (ROUTES.len() - 3), "every protected route with every role");
+}
