@@ -14,8 +14,13 @@ json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('
 
 # moto starts first, so a port already in use is reported before the build.
 section "Starting moto on 127.0.0.1:$MOTO_PORT"
-scripts/moto.sh start
-trap 'scripts/moto.sh stop' EXIT
+# A server that was already running on the port is used and left running.
+if scripts/moto.sh running; then
+    echo "using the moto server already running on 127.0.0.1:$MOTO_PORT" >&2
+else
+    scripts/moto.sh start
+    trap 'scripts/moto.sh stop' EXIT
+fi
 url=$(scripts/moto.sh url)
 
 section "Building contain"

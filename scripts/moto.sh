@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install, start and stop the moto server that contain's demo and tests run against.
 #
-# Usage: scripts/moto.sh install | start | stop | url
+# Usage: scripts/moto.sh install | start | stop | running | url
 # The server listens on 127.0.0.1 only. MOTO_PORT sets the port (default 5055); each port has
 # its own server, pid file and log under .moto/.
 set -euo pipefail
@@ -66,10 +66,16 @@ stop() {
     rm -f "$pid_file"
 }
 
+# Succeeds when this script's server for the port is running.
+running() {
+    [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+}
+
 case "${1:-}" in
     install) install ;;
     start) start ;;
     stop) stop ;;
+    running) running ;;
     url) echo "http://127.0.0.1:$port" ;;
-    *) echo "usage: $0 install|start|stop|url" >&2; exit 2 ;;
+    *) echo "usage: $0 install|start|stop|running|url" >&2; exit 2 ;;
 esac

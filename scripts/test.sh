@@ -7,8 +7,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export MOTO_PORT="${MOTO_PORT:-5056}"
 
-scripts/moto.sh start
-trap 'scripts/moto.sh stop' EXIT
+# A server that was already running on the port is used and left running.
+if scripts/moto.sh running; then
+    echo "using the moto server already running on 127.0.0.1:$MOTO_PORT" >&2
+else
+    scripts/moto.sh start
+    trap 'scripts/moto.sh stop' EXIT
+fi
 export CONTAIN_TEST_MOTO_URL
 CONTAIN_TEST_MOTO_URL=$(scripts/moto.sh url)
 # Nothing in the tests may look for credentials or regions on the instance metadata address.

@@ -65,8 +65,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&file)?),
                 OutputFormat::Text => {
                     print!("{}", render::plan(&file.plan));
-                    if let Some(out) = &out {
-                        println!("Plan written to {}; apply it with `contain apply {}`.", out.display(), out.display());
+                    match &out {
+                        Some(out) if file.plan.errors().is_empty() => println!("Plan written to {}; apply it with `contain apply {}`.", out.display(), out.display()),
+                        Some(out) => println!("Plan written to {} for review; it has errors, so `contain apply` refuses it.", out.display()),
+                        None => {}
                     }
                 }
             }

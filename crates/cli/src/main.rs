@@ -64,7 +64,12 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_env("CONTAIN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter = EnvFilter::try_from_env("CONTAIN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // At trace level the AWS SDK logs whole requests and the signing's canonical request, which
+    // carry the session token: those targets stop at debug, whatever CONTAIN_LOG sets.
+    for target in ["aws_sigv4", "aws_smithy_runtime", "aws_smithy_runtime_api", "aws_smithy_http_client"] {
+        filter = filter.add_directive(format!("{target}=debug").parse().expect("a valid directive"));
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
 }

@@ -20,7 +20,10 @@ impl Guard {
     /// `own` lists the resources behind the identities contain runs as. `plan` is `None` before
     /// the target is inspected; after, the subjects of its operations are checked too.
     pub(crate) fn refusal(&self, kind: ActionKind, target: &Target, plan: Option<&TargetPlan>, own: &[Target]) -> Option<String> {
-        let subjects: Vec<&str> = plan.map(|p| p.operations.iter().map(|o| o.subject.as_str()).collect()).unwrap_or_default();
+        // A subject names its resource as `<kind> <id>` (`role web-role`) or as the bare id. A
+        // target given as something else, such as an instance profile, changes the resources
+        // its subjects name, so those are checked too.
+        let subjects: Vec<&str> = plan.map(|p| p.operations.iter().flat_map(|o| o.subject.split_whitespace()).collect()).unwrap_or_default();
         let names = |entry: &str| names_resource(entry, &target.id) || subjects.iter().any(|s| names_resource(entry, s));
 
         if let Some(entry) = self.protected.iter().find(|entry| names(entry)) {
@@ -75,6 +78,36 @@ mod tests {
         assert!(bastion.is_some_and(|m| m.contains("guard.protected lists i-0bastion")));
         assert!(guard.refusal(ActionKind::Revoke, &target("aws.iam.role", "break-glass"), None, &[]).is_some());
         assert_eq!(guard.refusal(ActionKind::Revoke, &target("aws.iam.role", "glass"), None, &[]), None);
+    }
+
+    /// A role reached through an instance profile is guarded as the role.
+    #[test]
+    fn guarded_through_instance_profile() {
+        let profile = target("aws.iam.role", "arn:aws:iam::123456789012:instance-profile/web-profile");
+        let plan = TargetPlan {
+            state: serde_json::Value::Null,
+            operations: vec![contain_core::Operation {
+                id: "inline-policy".into(),
+                kind: "iam.inline_policy".into(),
+                subject: "role web-role".into(),
+                description: "revoke the sessions of role web-role".into(),
+                prior: serde_json::Value::Null,
+                desired: serde_json::Value::Null,
+                reversible: true,
+            }],
+            notes: Vec::new(),
+            outputs: Default::default(),
+            uncontainable: None,
+            missing_permissions: Vec::new(),
+        };
+        let protected = Guard { protected: vec!["arn:aws:iam::123456789012:role/web-role".into()], ..Guard::default() };
+        assert_eq!(protected.refusal(ActionKind::Revoke, &profile, None, &[]), None, "the profile itself is not listed");
+        let refused = protected.refusal(ActionKind::Revoke, &profile, Some(&plan), &[]);
+        assert!(refused.is_some_and(|m| m.contains("guard.protected lists arn:aws:iam::123456789012:role/web-role")));
+
+        let own = [target("aws.iam.role", "web-role")];
+        let lockout = Guard::default().refusal(ActionKind::Revoke, &profile, Some(&plan), &own);
+        assert!(lockout.is_some_and(|m| m.contains("contain runs as aws.iam.role web-role")));
     }
 
     #[test]

@@ -323,16 +323,10 @@ impl RevertOutcome {
 }
 
 impl OperationRecord {
-    /// Lists the evidence ids that the operation's `step_applied` records name.
+    /// Lists the evidence ids that the operation's `step_applied` records name, or that
+    /// reconciliation found after a crash.
     pub fn evidence(&self) -> Vec<String> {
-        self.outcomes
-            .iter()
-            .filter_map(|outcome| match outcome {
-                ChangeOutcome::Applied { value, .. } | ChangeOutcome::AlreadyInPlace { value, .. } => Some(evidence_ids(value)),
-                _ => None,
-            })
-            .flatten()
-            .collect()
+        self.outcomes.iter().filter_map(kept_evidence).flat_map(|(value, _)| evidence_ids(value)).collect()
     }
 }
 
@@ -659,9 +653,17 @@ fn record_revert(steps: &mut [StepRecord], step: &str, target: &Target, operatio
     op.rollback.push(outcome);
 }
 
+/// Returns the value that names an outcome's evidence, and its time: the applied value, or the
+/// value read when reconciliation found the change made.
+fn kept_evidence(outcome: &ChangeOutcome) -> Option<(&Value, Stamp)> {
+    match outcome {
+        ChangeOutcome::Applied { value, at } | ChangeOutcome::AlreadyInPlace { value, at } => Some((value, *at)),
+        ChangeOutcome::Reconciled { observed, at, decision, .. } if decision == "applied" || decision == "partly_applied" => Some((observed, *at)),
+        _ => None,
+    }
+}
+
 /// Lists the ids under `evidence` in an applied value.
-// NOTE: a snapshot that a crash left without a `step_applied` record, and that reconciliation
-// found, is not listed: the reconciled value (`observed`) names it in the step sections only.
 fn evidence_ids(value: &Value) -> Vec<String> {
     value["evidence"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string)).collect()
 }
@@ -671,13 +673,10 @@ fn collect_evidence(steps: &[StepRecord]) -> Vec<EvidenceItem> {
     for step in steps {
         for target in &step.targets {
             for op in &target.operations {
-                for outcome in &op.outcomes {
-                    let (ChangeOutcome::Applied { value, at } | ChangeOutcome::AlreadyInPlace { value, at }) = outcome else {
-                        continue;
-                    };
+                for (value, at) in op.outcomes.iter().filter_map(kept_evidence) {
                     for id in evidence_ids(value) {
                         if !items.iter().any(|item| item.id == id) {
-                            items.push(EvidenceItem { id, step: step.id.clone(), target: target.target.clone(), operation_id: op.id.clone(), at: *at });
+                            items.push(EvidenceItem { id, step: step.id.clone(), target: target.target.clone(), operation_id: op.id.clone(), at });
                         }
                     }
                 }
@@ -761,6 +760,25 @@ mod tests {
         writer.append(Event::RevertIntent { step: step(), target: target(), operation_id: "a".into() }).unwrap();
         writer.append(Event::Reverted { step: step(), target: target(), operation_id: "a".into(), already_in_place: false }).unwrap();
         writer.append(Event::RollbackFinished { status: "rolled_back".into() }).unwrap();
+    }
+
+    /// A snapshot that a crash left without an outcome, and that reconciliation found made, is
+    /// listed as evidence.
+    #[test]
+    fn reconciled_evidence_listed() {
+        let dir = StateDir::new();
+        let mut writer = JournalWriter::create(&dir, "run-r").unwrap();
+        writer.append(started()).unwrap();
+        writer.append(Event::StepIntent { step: "s".into(), action: ActionKind::Snapshot, target: target(), operation: operation("a", true) }).unwrap();
+        let observed = json!({ "snapshot": "snap-9", "evidence": ["snap-9"] });
+        writer.append(Event::Reconciled { step: "s".into(), target: target(), operation_id: "a".into(), decision: "applied".into(), detail: None, observed }).unwrap();
+        writer.append(Event::StepIntent { step: "s".into(), action: ActionKind::Snapshot, target: target(), operation: operation("b", true) }).unwrap();
+        let absent = json!({ "snapshot": "snap-never", "evidence": ["snap-never"] });
+        writer.append(Event::Reconciled { step: "s".into(), target: target(), operation_id: "b".into(), decision: "not_applied".into(), detail: None, observed: absent }).unwrap();
+
+        let record = incident_record(&dir, "run-r").unwrap();
+        let ids: Vec<&str> = record.evidence.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["snap-9"], "only the change reconciliation found made");
     }
 
     #[test]

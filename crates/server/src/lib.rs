@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::{Router, middleware};
-use contain_engine::{Engine, PlanFile};
+use contain_engine::Engine;
 use serde_json::Value;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -62,8 +62,6 @@ pub struct AppState {
     pub tokens: TokenStore,
     /// The directory of the playbooks the API offers.
     pub playbooks: PathBuf,
-    /// Plans made through the API, by plan id.
-    plans: Mutex<HashMap<String, PlanFile>>,
     /// Serializes runs started with an `Idempotency-Key`, whose keys are kept on disk.
     idempotency: tokio::sync::Mutex<()>,
     /// Runs waiting for approval, or rejected, by run id.
@@ -88,7 +86,6 @@ impl AppState {
             engine,
             tokens,
             playbooks,
-            plans: Mutex::new(HashMap::new()),
             idempotency: tokio::sync::Mutex::new(()),
             pending: Mutex::new(pending),
             requests: Default::default(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-/// The directory of one kind of entry: `<state>/api/<kind>`.
+/// Returns the directory of one kind of entry: `<state>/api/<kind>`.
 pub(crate) fn dir(state_dir: &Path, kind: &str) -> PathBuf {
     state_dir.join("api").join(kind)
 }

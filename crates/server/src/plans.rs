@@ -14,6 +14,20 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::playbooks;
 
+/// The directory of the plans made over the API, under the state directory.
+const KIND: &str = "plans";
+
+/// Reads a plan made over the API, before or after a restart of the server.
+pub(crate) fn find(state: &AppState, plan_id: &str) -> Result<PlanFile, ApiError> {
+    let valid = !plan_id.is_empty() && plan_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid {
+        return Err(ApiError::invalid(format!("invalid plan id `{plan_id}`: plan ids hold letters, digits and `-`, such as plan-20261205T101500Z-3f9a1c")));
+    }
+    let dir = crate::persist::dir(state.engine.state_dir(), KIND);
+    let found: Option<PlanFile> = crate::persist::read(&dir, &format!("{plan_id}.json")).map_err(|e| ApiError::internal(format!("cannot read plan {plan_id}: {e}")))?;
+    found.ok_or_else(|| ApiError::not_found(format!("no plan `{plan_id}`: make one with POST /v1/plans")))
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PlanRequest {
@@ -31,7 +45,7 @@ pub(crate) struct PlanRequest {
     post,
     path = "/v1/plans",
     tag = "runs",
-    description = "Role: responder. The plan is kept in memory under its `plan_id` for `POST /v1/runs`.",
+    description = "Role: responder. The plan is kept under its `plan_id` for `POST /v1/runs`.",
     request_body = PlanRequest,
     security(("bearer" = [])),
     responses(
@@ -53,6 +67,10 @@ pub(crate) async fn create(State(state): State<Arc<AppState>>, body: Result<Json
         other => ApiError::new(StatusCode::BAD_GATEWAY, "cloud_error", other.to_string()),
     })?;
     let file = PlanFile::new(plan);
-    state.plans.lock().expect("plans lock").insert(file.plan.plan_id.clone(), file.clone());
+    let dir = crate::persist::dir(state.engine.state_dir(), KIND);
+    crate::persist::write(&dir, &format!("{}.json", file.plan.plan_id), &file).map_err(|e| {
+        tracing::error!(plan_id = %file.plan.plan_id, "cannot store the plan in {}: {e}", dir.display());
+        ApiError::internal(format!("cannot store the plan in {}: {e}", dir.display()))
+    })?;
     Ok((StatusCode::CREATED, Json(file)))
 }

@@ -193,9 +193,11 @@ async fn finish(engine: Arc<contain_engine::Engine>, webhooks: crate::webhooks::
 async fn plan_of(state: &AppState, request: &RunRequest) -> Result<Plan, ApiError> {
     match (&request.plan_id, &request.playbook) {
         (Some(plan_id), None) => {
-            let plans = state.plans.lock().expect("plans lock");
-            let file = plans.get(plan_id).ok_or_else(|| ApiError::not_found(format!("no plan `{plan_id}`: make one with POST /v1/plans")))?;
-            Ok(file.plan.clone())
+            let file = crate::plans::find(state, plan_id)?;
+            if file.digest != file.plan.digest() {
+                return Err(ApiError::new(StatusCode::CONFLICT, "plan_changed", format!("plan {plan_id} was changed on disk since it was made: make a new one with POST /v1/plans")));
+            }
+            Ok(file.plan)
         }
         (None, Some(name)) => {
             let (playbook, path) = playbooks::load(state, name)?;

@@ -224,7 +224,10 @@ impl Action for SnapshotVolumes {
             return Ok(json!({ "shared": shared_with(ec2, &operation.subject).await?.iter().any(|a| a == account) }));
         }
         let incident = operation.desired["incident"].as_str().unwrap_or_default();
-        Ok(json!({ "snapshot": find_snapshot(ec2, &operation.subject, incident).await? }))
+        // The evidence list lets the incident record name a snapshot that a crash left without
+        // an outcome record, from the value reconciliation read.
+        let snapshot = find_snapshot(ec2, &operation.subject, incident).await?;
+        Ok(json!({ "snapshot": snapshot, "evidence": snapshot.iter().collect::<Vec<_>>() }))
     }
 
     async fn apply(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {

@@ -64,4 +64,22 @@ async fn own_role() {
     let plan = harness.contain(&["plan", &playbook, "-i", &arn]);
     assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains("contain runs as aws.iam.role contain-test"), "{}", plan.stdout);
+
+    // The same role through an instance profile is refused too, and so is a protected one.
+    let iam = harness.iam().await;
+    // moto lets the test credentials assume contain-test without the role existing.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role().role_name("contain-test").assume_role_policy_document(trust).send().await.unwrap();
+    iam.create_instance_profile().instance_profile_name("contain-test-profile").send().await.unwrap();
+    iam.add_role_to_instance_profile().instance_profile_name("contain-test-profile").role_name("contain-test").send().await.unwrap();
+    let profile = format!("role=arn:aws:iam::{}:instance-profile/contain-test-profile", harness.account.account_id);
+    let through_profile = harness.contain(&["plan", &playbook, "-i", &profile]);
+    assert_eq!(through_profile.code, 1, "{}{}", through_profile.stdout, through_profile.stderr);
+    assert!(through_profile.stdout.contains("contain runs as aws.iam.role contain-test"), "{}", through_profile.stdout);
+
+    let config = harness.state_dir.path().join("protected.toml");
+    std::fs::write(&config, format!("[guard]\nprotected = [\"arn:aws:iam::{}:role/contain-test\"]\n", harness.account.account_id)).unwrap();
+    let forced = harness.contain(&["--config", config.to_str().unwrap(), "plan", &playbook, "-i", &profile, "--allow-self-lockout"]);
+    assert_eq!(forced.code, 1, "{}{}", forced.stdout, forced.stderr);
+    assert!(forced.stdout.contains("guard.protected lists"), "protected even with --allow-self-lockout: {}", forced.stdout);
 }

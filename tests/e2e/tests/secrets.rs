@@ -43,13 +43,14 @@ async fn no_secret_in_any_output() {
     let instance = format!("instance={}", harness.estate.double.instance_id);
     // Secrets of other clouds and tools that may sit in a responder's environment.
     let planted = [("AZURE_CLIENT_SECRET", "canary-azure-secret-7b21"), ("CONTAIN_API_TOKEN", "canary-api-token-93ce")];
-    let debug = [("CONTAIN_LOG", "debug"), planted[0], planted[1]];
+    // Trace is the most verbose level: the AWS SDK's request logs must stay out of it.
+    let debug = [("CONTAIN_LOG", "trace"), planted[0], planted[1]];
     let contain = |args: &[&str]| harness.contain_with(&harness.endpoint, &debug, &[&["--config", config.as_str()], args].concat());
 
     let mut seen = Vec::new();
     let plan = contain(&["plan", EC2_PLAYBOOK, "-i", &instance, "-i", "incident=INC-S", "--out", &plan_file]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    assert!(plan.stderr.contains("DEBUG"), "debug logging is on");
+    assert!(plan.stderr.contains("TRACE"), "trace logging is on");
     seen.push(("plan", outputs(&plan)));
 
     let apply = contain(&["apply", &plan_file, "--yes", "-o", "json"]);

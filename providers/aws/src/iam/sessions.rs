@@ -41,6 +41,15 @@ pub(crate) enum Policy {
     DenyAll,
 }
 
+/// Formats a session lifetime: `1 hour`, `12 hours`, `90 minutes`.
+fn duration_text(seconds: i64) -> String {
+    match (seconds / 3600, seconds % 3600) {
+        (1, 0) => "1 hour".to_string(),
+        (hours, 0) => format!("{hours} hours"),
+        _ => format!("{} minutes", seconds / 60),
+    }
+}
+
 /// Plans attaching one of contain's inline policies. `longest_session_seconds` is how long a
 /// session issued just before containment could live, for the warning at rollback.
 pub(crate) fn plan(principal: Principal, name: &str, policy: Policy, longest_session_seconds: i64, id: &str) -> Operation {
@@ -48,9 +57,9 @@ pub(crate) fn plan(principal: Principal, name: &str, policy: Policy, longest_ses
         Policy::RevokeSessions => (
             "revoke_sessions",
             format!(
-                "revoke the sessions of {} {name}: attach an inline policy denying everything to credentials issued before the time of containment (sessions can live up to {} hours)",
+                "revoke the sessions of {} {name}: attach an inline policy denying everything to credentials issued before the time of containment (sessions can live up to {})",
                 principal.as_str(),
-                longest_session_seconds / 3600
+                duration_text(longest_session_seconds)
             ),
         ),
         Policy::DenyAll => ("deny_all", format!("attach an inline policy denying everything to {} {name}", principal.as_str())),
