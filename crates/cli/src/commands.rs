@@ -89,7 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             if !confirmed(confirm.yes, &plan, "Apply this plan?")? {
                 return Ok(exit::INVALID);
             }
-            let report = engine.apply(&plan).await.map_err(engine_error)?;
+            let report = apply_with_progress(engine, &plan, output.output).await?;
             print_report(&report, output.output, Kind::Run)
         }
         Command::Run { playbook, inputs, confirm, output } => {
@@ -105,7 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             if !confirmed(confirm.yes, &plan, "Apply this plan?")? {
                 return Ok(exit::INVALID);
             }
-            let report = engine.apply(&plan).await.map_err(engine_error)?;
+            let report = apply_with_progress(engine, &plan, output.output).await?;
             print_report(&report, output.output, Kind::Run)
         }
         Command::Rollback { run_id, force, steps, confirm, output } => {
@@ -324,6 +324,20 @@ fn load_playbook(path: &Path, providers: &[Arc<dyn Provider>]) -> anyhow::Result
 fn write_plan(path: &Path, file: &PlanFile) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(file)?;
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write the plan file {}", path.display()))
+}
+
+/// Applies a plan, with a progress bar on a terminal when it has many targets.
+async fn apply_with_progress(engine: Engine, plan: &Plan, format: OutputFormat) -> anyhow::Result<RunReport> {
+    let bar = crate::progress::Bar::for_plan(plan, format == OutputFormat::Text);
+    let engine = match &bar {
+        Some(bar) => engine.with_observer(bar.clone()),
+        None => engine,
+    };
+    let report = engine.apply(plan).await;
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    report.map_err(engine_error)
 }
 
 fn engine_error(error: EngineError) -> anyhow::Error {

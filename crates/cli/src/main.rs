@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod config;
+mod progress;
 mod render;
 mod report;
 
@@ -66,9 +67,12 @@ fn init_logging(verbose: u8) {
     };
     let mut filter = EnvFilter::try_from_env("CONTAIN_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // At trace level the AWS SDK logs whole requests and the signing's canonical request, which
-    // carry the session token: those targets stop at debug, whatever CONTAIN_LOG sets.
-    for target in ["aws_sigv4", "aws_smithy_runtime", "aws_smithy_runtime_api", "aws_smithy_http_client"] {
-        filter = filter.add_directive(format!("{target}=debug").parse().expect("a valid directive"));
+    // carry the session token: those targets stop at debug, whatever CONTAIN_LOG sets. Below
+    // trace nothing is added, so that the cap never raises a level.
+    if filter.max_level_hint().is_none_or(|level| level == tracing_subscriber::filter::LevelFilter::TRACE) {
+        for target in ["aws_sigv4", "aws_smithy_runtime", "aws_smithy_runtime_api", "aws_smithy_http_client"] {
+            filter = filter.add_directive(format!("{target}=debug").parse().expect("a valid directive"));
+        }
     }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();

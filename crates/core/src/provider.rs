@@ -147,6 +147,12 @@ pub trait Action: Send + Sync {
     /// `plan` checks the filled-in value.
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem>;
 
+    /// Lists the keys a step's `with` may hold for this action, for `GET /v1/actions`. The
+    /// default lists none.
+    fn option_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// Lists the options, as set in `options`, that make changes rollback cannot undo, such as
     /// `delete_login_profile: true`. Pure. `contain validate` requires `irreversible: allow` on a
     /// step that sets one; the plan checks the operations themselves. The default lists none.

@@ -208,15 +208,21 @@ impl Engine {
         progress: &Progress,
         evidence: &Mutex<Vec<String>>,
     ) -> Result<StepReport, EngineError> {
+        let started = std::time::Instant::now();
         let action = self.action(step.action, step.targets.first().map(|t| t.target.resource_type.as_str()).unwrap_or_default());
         let targets = futures::future::join_all(step.targets.iter().map(|planned| async {
             let _permit = semaphore.acquire().await.expect("semaphore is never closed");
-            match &action {
+            let report = match &action {
                 Some(action) => self.apply_target(context, journal, step, planned, action.as_ref(), progress, evidence).await,
                 None => Ok(target_report(planned, TargetOutcome::Failed, Some("no provider offers this action any more".into()))),
+            };
+            if let (Some(observer), Ok(report)) = (&self.observer, &report) {
+                observer.target_done(&step.id, &report.target, report.outcome);
             }
+            report
         }))
         .await;
+        crate::metrics::observe_step(step.action, started.elapsed());
         Ok(StepReport { id: step.id.clone(), action: step.action, targets: targets.into_iter().collect::<Result<_, _>>()? })
     }
 

@@ -19,6 +19,7 @@ mod guard;
 mod ids;
 mod locks;
 mod metrics;
+mod observer;
 mod plan;
 mod progress;
 mod record;
@@ -39,7 +40,8 @@ pub use error::EngineError;
 pub use guard::Guard;
 pub use plan::{Plan, PlanFile, PlannedTarget, StepPlan};
 pub use report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
-pub use metrics::{CloudCounters, cloud_counters};
+pub use metrics::{CloudCalls, CloudCounters, STEP_BUCKETS, StepDurations, cloud_calls, cloud_counters, step_durations};
+pub use observer::RunObserver;
 pub use retry::RetryPolicy;
 pub use rollback::{RollbackOptions, changed_steps};
 pub use runs::{RunSummary, run_summary};
@@ -60,12 +62,13 @@ pub struct Engine {
     max_targets: Option<usize>,
     retry: RetryPolicy,
     guard: Guard,
+    observer: Option<Arc<dyn RunObserver>>,
 }
 
 impl Engine {
     /// Creates an engine that keeps journals under `state_dir/runs`.
     pub fn new(providers: Vec<Arc<dyn Provider>>, state_dir: PathBuf) -> Self {
-        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY, max_targets: None, retry: RetryPolicy::default(), guard: Guard::default() }
+        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY, max_targets: None, retry: RetryPolicy::default(), guard: Guard::default(), observer: None }
     }
 
     /// Sets how many targets are changed at once (at least 1).
@@ -77,6 +80,12 @@ impl Engine {
     /// Sets the guard rails the plan checks: protected resources and self-lockout.
     pub fn with_guard(mut self, guard: Guard) -> Self {
         self.guard = guard;
+        self
+    }
+
+    /// Sets the observer that follows runs target by target.
+    pub fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 

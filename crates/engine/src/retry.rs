@@ -68,11 +68,8 @@ impl Engine {
     pub(crate) async fn read_with_retries(&self, action: &dyn Action, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let mut attempt = 1;
         loop {
-            crate::metrics::count_read();
             let result = action.read(context, target, operation).await;
-            if let Err(error) = &result {
-                crate::metrics::count_failure(error.kind);
-            }
+            crate::metrics::count_call("read", &operation.kind, result.as_ref().err().map(|e| e.kind));
             match result {
                 Err(error) if is_transient(&error) && attempt < self.retry.attempts => {
                     attempt += 1;
@@ -89,12 +86,12 @@ impl Engine {
     pub(crate) async fn apply_with_retries(&self, action: &dyn Action, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let mut attempt = 1;
         loop {
-            crate::metrics::count_change();
-            let error = match action.apply(context, target, operation).await {
+            let result = action.apply(context, target, operation).await;
+            crate::metrics::count_call("change", &operation.kind, result.as_ref().err().map(|e| e.kind));
+            let error = match result {
                 Ok(applied) => return Ok(applied),
                 Err(error) => error,
             };
-            crate::metrics::count_failure(error.kind);
             if !is_transient(&error) || attempt >= self.retry.attempts {
                 return Err(error);
             }
@@ -131,12 +128,12 @@ impl Engine {
     ) -> Result<Vec<String>, ActionError> {
         let mut attempt = 1;
         loop {
-            crate::metrics::count_revert();
-            let error = match action.revert(context, target, operation, applied).await {
+            let result = action.revert(context, target, operation, applied).await;
+            crate::metrics::count_call("revert", &operation.kind, result.as_ref().err().map(|e| e.kind));
+            let error = match result {
                 Ok(notes) => return Ok(notes),
                 Err(error) => error,
             };
-            crate::metrics::count_failure(error.kind);
             if !is_transient(&error) || attempt >= self.retry.attempts {
                 return Err(error);
             }

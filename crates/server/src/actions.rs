@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 
-/// Lists the providers, their resource types, the form of a target of each, and its actions.
+/// Lists the providers, their resource types, the form of a target of each, and its actions
+/// with the options each takes.
 #[utoipa::path(
     get,
     path = "/v1/actions",
@@ -31,7 +32,17 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
             let types: Vec<Value> = provider
                 .resource_types()
                 .iter()
-                .map(|t| json!({ "resource_type": t.name, "expected": t.expected, "actions": t.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>() }))
+                .map(|t| {
+                    let actions: Vec<Value> = t
+                        .actions
+                        .iter()
+                        .map(|kind| {
+                            let options = provider.action(*kind, t.name).map(|action| action.option_names()).unwrap_or_default();
+                            json!({ "action": kind.as_str(), "options": options })
+                        })
+                        .collect();
+                    json!({ "resource_type": t.name, "expected": t.expected, "actions": actions })
+                })
                 .collect();
             json!({ "provider": provider.name(), "resource_types": types })
         })

@@ -1,7 +1,5 @@
-//! `GET /metrics`: Prometheus text of runs by status, HTTP requests, and the cloud work of the
-//! engine (attempts and passing failures, throttling apart).
-//!
-//! NOTE: step durations and per-API call counts are not measured yet.
+//! `GET /metrics`: Prometheus text of runs by status, HTTP requests, step durations, and the
+//! cloud work of the engine by operation kind (attempts and passing failures, throttling apart).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -10,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use contain_engine::{cloud_counters, run_summary};
+use contain_engine::{STEP_BUCKETS, cloud_calls, run_summary, step_durations};
 use contain_journal::list_run_ids;
 
 use crate::AppState;
@@ -50,14 +48,26 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl I
     let _ = writeln!(out, "# HELP contain_runs_awaiting_approval Runs waiting for a second person's approval.\n# TYPE contain_runs_awaiting_approval gauge");
     let _ = writeln!(out, "contain_runs_awaiting_approval {awaiting}");
 
-    let counters = cloud_counters();
-    let _ = writeln!(out, "# HELP contain_cloud_attempts_total Cloud attempts by the engine, by kind.\n# TYPE contain_cloud_attempts_total counter");
-    for (kind, value) in [("read", counters.reads), ("change", counters.changes), ("revert", counters.reverts)] {
-        let _ = writeln!(out, "contain_cloud_attempts_total{{kind=\"{kind}\"}} {value}");
+    let calls = cloud_calls();
+    let _ = writeln!(out, "# HELP contain_cloud_attempts_total Cloud attempts by the engine, by call (read, change, revert) and operation kind.\n# TYPE contain_cloud_attempts_total counter");
+    for c in &calls {
+        let _ = writeln!(out, "contain_cloud_attempts_total{{kind=\"{}\",operation=\"{}\"}} {}", c.call, c.operation, c.attempts);
     }
-    let _ = writeln!(out, "# HELP contain_cloud_failures_total Passing cloud failures, which are retried, by kind.\n# TYPE contain_cloud_failures_total counter");
-    for (kind, value) in [("throttled", counters.throttled), ("transient", counters.transient)] {
-        let _ = writeln!(out, "contain_cloud_failures_total{{kind=\"{kind}\"}} {value}");
+    let _ = writeln!(out, "# HELP contain_cloud_failures_total Passing cloud failures, which are retried, by failure (throttled, transient), call and operation kind.\n# TYPE contain_cloud_failures_total counter");
+    for c in &calls {
+        for (failure, value) in [("throttled", c.throttled), ("transient", c.transient)] {
+            let _ = writeln!(out, "contain_cloud_failures_total{{failure=\"{failure}\",kind=\"{}\",operation=\"{}\"}} {value}", c.call, c.operation);
+        }
+    }
+
+    let _ = writeln!(out, "# HELP contain_step_duration_seconds How long steps took to apply, by action.\n# TYPE contain_step_duration_seconds histogram");
+    for step in step_durations() {
+        for (bound, count) in STEP_BUCKETS.iter().zip(&step.buckets) {
+            let _ = writeln!(out, "contain_step_duration_seconds_bucket{{action=\"{}\",le=\"{bound}\"}} {count}", step.action);
+        }
+        let _ = writeln!(out, "contain_step_duration_seconds_bucket{{action=\"{}\",le=\"+Inf\"}} {}", step.action, step.count);
+        let _ = writeln!(out, "contain_step_duration_seconds_sum{{action=\"{}\"}} {}", step.action, step.sum_seconds);
+        let _ = writeln!(out, "contain_step_duration_seconds_count{{action=\"{}\"}} {}", step.action, step.count);
     }
 
     let _ = writeln!(out, "# HELP contain_http_requests_total HTTP requests, by method, route and status.\n# TYPE contain_http_requests_total counter");

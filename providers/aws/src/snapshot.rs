@@ -82,6 +82,10 @@ impl Action for SnapshotVolumes {
         INSTANCE
     }
 
+    fn option_names(&self) -> Vec<&'static str> {
+        OPTION_KEYS.to_vec()
+    }
+
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
         let mut problems: Vec<OptionProblem> = options
             .iter()

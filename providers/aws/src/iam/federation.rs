@@ -106,6 +106,10 @@ impl Action for DisableFederation {
         IDENTITY_PROVIDER
     }
 
+    fn option_names(&self) -> Vec<&'static str> {
+        OPTION_KEYS.to_vec()
+    }
+
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
         options
             .iter()

@@ -375,6 +375,10 @@ impl Action for RevokeUser {
         USER
     }
 
+    fn option_names(&self) -> Vec<&'static str> {
+        OPTION_KEYS.to_vec()
+    }
+
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
         check_options(options)
     }

@@ -46,6 +46,10 @@ impl Action for IsolateInstance {
         INSTANCE
     }
 
+    fn option_names(&self) -> Vec<&'static str> {
+        plan::OPTION_KEYS.to_vec()
+    }
+
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
         plan::check_options(options)
     }

@@ -20,7 +20,7 @@ pub(crate) const RUN_PLACEHOLDER: &str = "<this run's id>";
 pub(crate) const ISOLATION_PLACEHOLDER: &str = "<the isolation group>";
 pub(crate) const ALLOW_ALL_PLACEHOLDER: &str = "<the allow-all group>";
 
-const OPTION_KEYS: &[&str] = &["sever_tracked_connections", "protect", "incident", "auto_scaling", "deregister_targets"];
+pub(crate) const OPTION_KEYS: &[&str] = &["sever_tracked_connections", "protect", "incident", "auto_scaling", "deregister_targets"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Options {

@@ -114,6 +114,12 @@ impl Action for BlockAddresses {
         self.resource_type
     }
 
+    fn option_names(&self) -> Vec<&'static str> {
+        let mut names = crate::network::rules::OPTION_KEYS.to_vec();
+        names.extend(EXTRA_OPTIONS);
+        names
+    }
+
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
         let mut problems = parse_block_rules(options, EXTRA_OPTIONS).err().unwrap_or_default();
         if let Some(quota) = options.get("entry_quota") {

@@ -128,6 +128,12 @@ impl Action for BlockInGroup {
         SECURITY_GROUP
     }
 
+    fn option_names(&self) -> Vec<&'static str> {
+        let mut names = crate::network::rules::OPTION_KEYS.to_vec();
+        names.push(NARROW_TO);
+        names
+    }
+
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
         let mut problems = parse_block_rules(options, &[NARROW_TO]).err().unwrap_or_default();
         if let Err(problem) = narrow_to(options) {

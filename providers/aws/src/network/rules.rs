@@ -39,7 +39,7 @@ pub(crate) struct BlockRules {
     pub(crate) directions: Vec<Direction>,
 }
 
-const KEYS: &[&str] = &["addresses", "ports", "protocol", "direction"];
+pub(crate) const OPTION_KEYS: &[&str] = &["addresses", "ports", "protocol", "direction"];
 
 fn parse_ports(value: &Value) -> Result<Ports, String> {
     let text = match value {
@@ -61,8 +61,8 @@ pub(crate) fn parse_block_rules(options: &Map<String, Value>, extra: &[&str]) ->
     let mut problem = |key: &str, message: String| problems.push(OptionProblem { key: Some(key.to_string()), message });
 
     for key in options.keys() {
-        if !KEYS.contains(&key.as_str()) && !extra.contains(&key.as_str()) {
-            let mut valid: Vec<&str> = KEYS.to_vec();
+        if !OPTION_KEYS.contains(&key.as_str()) && !extra.contains(&key.as_str()) {
+            let mut valid: Vec<&str> = OPTION_KEYS.to_vec();
             valid.extend(extra);
             problem(key, format!("unknown option `{key}`: valid options are {}", valid.join(", ")));
         }

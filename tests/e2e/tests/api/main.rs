@@ -52,6 +52,12 @@ async fn role_matrix_and_plan() {
         }
     }
 
+    // The actions list each action's options.
+    let actions = server.request("GET", "/v1/actions", Some(&tokens[0].1), None).await.body;
+    let ec2 = actions["providers"][0]["resource_types"].as_array().unwrap().iter().find(|t| t["resource_type"] == "aws.ec2.instance").expect("aws.ec2.instance");
+    let isolate = ec2["actions"].as_array().unwrap().iter().find(|a| a["action"] == "isolate").expect("isolate on aws.ec2.instance");
+    assert!(isolate["options"].as_array().unwrap().contains(&json!("sever_tracked_connections")), "{isolate}");
+
     // The role is decided before the body is read: a viewer's malformed body is a 403.
     let viewer = &tokens[0].1;
     let responder = &tokens[1].1;
@@ -158,8 +164,13 @@ async fn runs_over_http() {
 
     // The server's engine made the changes, and counts them.
     let metrics = server.request("GET", "/metrics", Some(viewer), None).await;
-    let changes = metrics.body.as_str().unwrap().lines().find_map(|l| l.strip_prefix("contain_cloud_attempts_total{kind=\"change\"} ")).map(|v| v.parse::<u64>().unwrap());
-    assert!(changes.is_some_and(|c| c > 0), "{:?}", metrics.body);
+    let text = metrics.body.as_str().unwrap();
+    let value = |line: &str| line.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let changes: f64 = text.lines().filter(|l| l.starts_with("contain_cloud_attempts_total{kind=\"change\",operation=\"ec2.")).map(value).sum();
+    assert!(changes > 0.0, "changes by EC2 operation kind: {text}");
+    let isolate = text.lines().find(|l| l.starts_with("contain_step_duration_seconds_count{action=\"isolate\"}")).map(value);
+    assert_eq!(isolate, Some(1.0), "one isolate step timed: {text}");
+    assert!(text.contains("contain_step_duration_seconds_bucket{action=\"isolate\",le=\"+Inf\"} 1"), "{text}");
 
     // The CLI lists the same run.
     let listed = harness.contain(&["runs", "list", "-o", "json"]);
