@@ -23,3 +23,7 @@ export AWS_EC2_METADATA_DISABLED=true
 # The crash tests need the test-only crash points (see crates/core/src/crash.rs).
 cargo build --workspace --bins --locked --features contain-cli/crash-points
 cargo test --workspace --locked "$@"
+# The API against its own OpenAPI document, with generated requests (skipped for a filtered run).
+if [ "$#" -eq 0 ]; then
+    bash scripts/schemathesis.sh
+fi

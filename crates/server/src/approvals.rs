@@ -114,7 +114,7 @@ fn take(state: &AppState, run_id: &str, principal: &Principal) -> Result<Pending
     path = "/v1/runs/{id}/approve",
     tag = "runs",
     description = "Role: approver, other than the principal who asked for the run (two-person rule).",
-    params(("id" = String, Path, description = "The run id from `POST /v1/runs`.")),
+    params(("id" = String, Path, description = "The run id from `POST /v1/runs`.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "`run_id`, `status: running` and `approved_by`.", body = Value),
@@ -147,7 +147,7 @@ pub(crate) async fn approve(State(state): State<Arc<AppState>>, Extension(princi
     path = "/v1/runs/{id}/reject",
     tag = "runs",
     description = "Role: approver, other than the principal who asked for the run (two-person rule).",
-    params(("id" = String, Path, description = "The run id from `POST /v1/runs`.")),
+    params(("id" = String, Path, description = "The run id from `POST /v1/runs`.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The run, now `rejected`, with `rejected_by`.", body = Value),

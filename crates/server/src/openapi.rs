@@ -44,6 +44,20 @@ impl Modify for BearerToken {
     }
 }
 
+/// The statuses `GET /v1/runs` filters on.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum StatusFilter {
+    Running,
+    Succeeded,
+    Partial,
+    Failed,
+    RolledBack,
+    PartlyRolledBack,
+    Interrupted,
+}
+
 /// Every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorBody {

@@ -33,6 +33,7 @@ pub(crate) fn find(state: &AppState, plan_id: &str) -> Result<PlanFile, ApiError
 pub(crate) struct PlanRequest {
     /// The playbook's path under the playbooks directory, without `.yaml`, such as
     /// `aws/ec2-instance-compromise`.
+    #[schema(pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")]
     playbook: String,
     /// The playbook's inputs by name: strings, or lists of strings for list inputs.
     #[serde(default)]

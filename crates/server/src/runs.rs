@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The largest offset accepted.
+const MAX_OFFSET: usize = 1_000_000_000;
 /// The maximum number of runs on one page.
 const MAX_LIMIT: usize = 500;
 
@@ -20,15 +22,19 @@ const MAX_LIMIT: usize = 500;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    /// running, succeeded, partial, failed, rolled_back, partly_rolled_back or interrupted.
+    /// Only runs with this status.
+    #[param(inline, value_type = Option<crate::openapi::StatusFilter>)]
     status: Option<String>,
     /// The playbook's name, as `GET /v1/playbooks` lists it.
     playbook: Option<String>,
     /// RFC 3339: runs started at or after this time.
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<String>,
     /// Runs per page, 1 to 500; 50 when left out.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// Runs to skip, for the next pages.
+    #[param(minimum = 0, maximum = 1_000_000_000)]
     offset: Option<usize>,
 }
 
@@ -78,6 +84,9 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, Query(query): Query
     runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.run_id.cmp(&a.run_id)));
     let total = runs.len();
     let offset = query.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::invalid(format!("invalid offset {offset}: it must be between 0 and {MAX_OFFSET}")));
+    }
     let page: Vec<RunSummary> = runs.into_iter().skip(offset).take(limit).collect();
     let mut pending: Vec<crate::approvals::Pending> = state.pending.lock().expect("pending lock").values().cloned().collect();
     pending.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
@@ -102,7 +111,7 @@ pub(crate) fn checked(state: &AppState, id: &str) -> Result<(), ApiError> {
     path = "/v1/runs/{id}",
     tag = "runs",
     description = "Role: viewer.",
-    params(("id" = String, Path, description = "The run id.")),
+    params(("id" = String, Path, description = "The run id.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`run`: the summary with the status; `record`: the incident record.", body = Value),
@@ -129,7 +138,7 @@ pub(crate) async fn show(State(state): State<Arc<AppState>>, Path(id): Path<Stri
     path = "/v1/runs/{id}/journal",
     tag = "runs",
     description = "Role: viewer.",
-    params(("id" = String, Path, description = "The run id.")),
+    params(("id" = String, Path, description = "The run id.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`records`, `intact` and `problems`.", body = Value),

@@ -20,18 +20,49 @@ use crate::tokens::Principal;
 /// The longest `Idempotency-Key` accepted.
 const MAX_KEY_LENGTH: usize = 200;
 
-/// A plan made with `POST /v1/plans`, or else a playbook and inputs to plan first.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A plan made with `POST /v1/plans`, or else a playbook and inputs to plan first. The API
+/// documents it as [`RunBody`].
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RunRequest {
-    /// The `plan_id` of `POST /v1/plans`.
     plan_id: Option<String>,
-    /// The playbook's path under the playbooks directory, without `.yaml`.
     playbook: Option<String>,
-    /// The playbook's inputs by name, with `playbook`.
     #[serde(default)]
-    #[schema(value_type = Object)]
     inputs: Map<String, Value>,
+}
+
+/// The body of `POST /v1/runs`, as the API documents it: a plan id, or a playbook with inputs.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum RunBody {
+    /// Runs a plan made with `POST /v1/plans`.
+    #[schema(title = "plan")]
+    Plan(PlanReference),
+    /// Plans a playbook with inputs, then runs the plan.
+    #[schema(title = "playbook")]
+    Playbook(PlaybookRun),
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct PlanReference {
+    /// The `plan_id` of `POST /v1/plans`.
+    #[schema(pattern = "^plan-[A-Za-z0-9-]+$")]
+    plan_id: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct PlaybookRun {
+    /// The playbook's path under the playbooks directory, without `.yaml`.
+    #[schema(pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")]
+    playbook: String,
+    /// The playbook's inputs by name: strings, or lists of strings for list inputs.
+    #[schema(value_type = Object)]
+    inputs: Option<Map<String, Value>>,
 }
 
 /// The optional body of a rollback.
@@ -52,8 +83,8 @@ pub(crate) struct RollbackRequest {
     path = "/v1/runs",
     tag = "runs",
     description = "Role: responder. Answers at once with the run id; `GET /v1/runs/{id}` follows the run.",
-    request_body = RunRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key, by the same principal, return the same run.")),
+    request_body = RunBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key, by the same principal, return the same run.", min_length = 1, max_length = 200, pattern = "^[!-~]([ -~]*[!-~])?$")),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "`run_id` and `status` (`running` or `awaiting_approval`); `replayed` when an Idempotency-Key matched.", body = Value),
@@ -217,7 +248,7 @@ async fn plan_of(state: &AppState, request: &RunRequest) -> Result<Plan, ApiErro
     path = "/v1/runs/{id}/rollback",
     tag = "runs",
     description = "Role: responder. The body is optional. Answers at once; the run's status becomes `rolled_back`, or `partly_rolled_back` when steps were chosen and others keep changes.",
-    params(("id" = String, Path, description = "The run id.")),
+    params(("id" = String, Path, description = "The run id.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     request_body(content = Option<RollbackRequest>, description = "Which steps, and whether to force.", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
