@@ -45,8 +45,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         engine = engine.with_retry_policy(RetryPolicy {
             attempts: config.engine.retry_attempts.unwrap_or(defaults.attempts),
             base: config.engine.retry_base_ms.map(Duration::from_millis).unwrap_or(defaults.base),
+            throttle_budget: config.engine.throttle_budget_seconds.map(Duration::from_secs).unwrap_or(defaults.throttle_budget),
             ..defaults
         });
+        let limits = config.pacing.iter().map(|(bucket, l)| (bucket.clone(), contain_core::RateLimit { burst: l.burst, per_second: l.per_second })).collect();
+        engine = engine.with_rate_limits(limits);
         Ok(engine)
     };
 

@@ -11,6 +11,10 @@ use serde::Deserialize;
 /// state_dir = "/var/lib/contain"
 /// retry_attempts = 6         # attempts per cloud call that fails for a passing reason
 /// retry_base_ms = 200        # first wait between attempts, doubled each time, with jitter
+/// throttle_budget_seconds = 300  # how long throttled calls are retried
+///
+/// [pacing]                   # replaces the published limit of an API bucket
+/// "ec2:mutating" = { burst = 50, per_second = 5 }
 ///
 /// [aws]
 /// attempt_timeout_seconds = 30   # the longest one attempt of a changing call may take
@@ -32,6 +36,19 @@ pub struct Config {
     pub aws: AwsConfig,
     #[serde(default)]
     pub guard: GuardConfig,
+    /// API bucket limits by bucket name, replacing the published ones.
+    #[serde(default)]
+    pub pacing: std::collections::BTreeMap<String, PacingLimit>,
+}
+
+/// The limit of one API bucket.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacingLimit {
+    /// The calls that may go at once.
+    pub burst: f64,
+    /// The calls per second after the burst.
+    pub per_second: f64,
 }
 
 /// Resources contain must never change.
@@ -68,6 +85,7 @@ pub struct EngineConfig {
     pub state_dir: Option<PathBuf>,
     pub retry_attempts: Option<u32>,
     pub retry_base_ms: Option<u64>,
+    pub throttle_budget_seconds: Option<u64>,
 }
 
 impl Config {
@@ -87,6 +105,12 @@ impl Config {
             Err(e) => return Err(e).with_context(|| format!("cannot read the configuration file {}", path.display())),
         };
         let config: Config = toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))?;
+        for (bucket, limit) in &config.pacing {
+            let valid = |v: f64| v.is_finite() && v > 0.0;
+            if !valid(limit.burst) || !valid(limit.per_second) {
+                anyhow::bail!("invalid configuration file {}: pacing.\"{bucket}\" needs a burst and a per_second above 0", path.display());
+            }
+        }
         if config.engine.concurrency == Some(0) {
             anyhow::bail!("invalid configuration file {}: engine.concurrency is 0; it must be at least 1", path.display());
         }

@@ -25,5 +25,5 @@ pub use action::ActionKind;
 pub use cidr::check_cidr;
 pub use error::{ActionError, ErrorKind};
 pub use operation::{Assessment, Operation, Reconciliation, TargetPlan};
-pub use provider::{Action, CallContext, is_template, CallerIdentity, Mode, OptionProblem, Provider, ResourceTypeInfo};
+pub use provider::{Action, CallContext, CallKind, CallerIdentity, Mode, OptionProblem, Provider, RateLimit, ResourceTypeInfo, is_template};
 pub use target::{Target, TargetParseError};

@@ -60,6 +60,21 @@ pub struct OptionProblem {
     pub message: String,
 }
 
+/// The kind of a cloud call the engine makes for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Read,
+    Change,
+    Revert,
+}
+
+/// A token bucket of a cloud API: the calls that may go at once, and the rate it refills at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub burst: f64,
+    pub per_second: f64,
+}
+
 /// A cloud provider: parses the targets it owns and hands out the actions for them.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -98,6 +113,14 @@ pub trait Provider: Send + Sync {
 
     /// The identity the provider's credentials resolve to, for the journal. Read-only.
     async fn caller_identity(&self, context: &CallContext) -> Result<CallerIdentity, ActionError>;
+
+    /// Names the API rate-limit bucket that a call for an operation of `operation_kind` draws
+    /// on, with the limit the cloud publishes for it, so that the engine paces its calls. Pure.
+    /// The default names none, and the engine does not pace the call.
+    fn rate_bucket(&self, operation_kind: &str, call: CallKind) -> Option<(&'static str, RateLimit)> {
+        let _ = (operation_kind, call);
+        None
+    }
 }
 
 /// One containment action for one resource type.

@@ -20,6 +20,7 @@ mod ids;
 mod locks;
 mod metrics;
 mod observer;
+mod pacing;
 mod plan;
 mod progress;
 mod record;
@@ -63,12 +64,14 @@ pub struct Engine {
     retry: RetryPolicy,
     guard: Guard,
     observer: Option<Arc<dyn RunObserver>>,
+    /// API bucket limits that replace the providers' published ones, by bucket name.
+    rate_limits: std::collections::HashMap<String, contain_core::RateLimit>,
 }
 
 impl Engine {
     /// Creates an engine that keeps journals under `state_dir/runs`.
     pub fn new(providers: Vec<Arc<dyn Provider>>, state_dir: PathBuf) -> Self {
-        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY, max_targets: None, retry: RetryPolicy::default(), guard: Guard::default(), observer: None }
+        Engine { providers, state_dir, concurrency: DEFAULT_CONCURRENCY, max_targets: None, retry: RetryPolicy::default(), guard: Guard::default(), observer: None, rate_limits: Default::default() }
     }
 
     /// Sets how many targets are changed at once (at least 1).
@@ -80,6 +83,12 @@ impl Engine {
     /// Sets the guard rails the plan checks: protected resources and self-lockout.
     pub fn with_guard(mut self, guard: Guard) -> Self {
         self.guard = guard;
+        self
+    }
+
+    /// Replaces the published limits of API buckets, by bucket name (`ec2:mutating`).
+    pub fn with_rate_limits(mut self, limits: std::collections::HashMap<String, contain_core::RateLimit>) -> Self {
+        self.rate_limits = limits;
         self
     }
 

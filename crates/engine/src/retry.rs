@@ -5,10 +5,15 @@
 //! through here. Reads are safe to repeat and are retried as they are. A change is not repeated
 //! blindly: before each new attempt the engine reads the subject again and lets the action
 //! decide whether the failed attempt took effect (see `Engine::apply_with_retries`).
+//!
+//! Every attempt first takes a token of its API bucket from the pacer ([`crate::pacing`]).
+//! Throttled calls are retried until the policy's time budget is spent, not a small number of
+//! attempts: the pacer slows the bucket down, so the retry waits until the bucket can take it.
 
 use std::time::Duration;
 
-use contain_core::{Action, ActionError, Assessment, CallContext, ErrorKind, Operation, Reconciliation, Target};
+use contain_core::{Action, ActionError, Assessment, CallContext, CallKind, ErrorKind, Operation, RateLimit, Reconciliation, Target};
+use std::time::Instant;
 use serde_json::Value;
 
 use crate::Engine;
@@ -22,11 +27,13 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// The maximum wait.
     pub cap: Duration,
+    /// How long throttled calls are retried, past `attempts`.
+    pub throttle_budget: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 6, base: Duration::from_millis(200), cap: Duration::from_secs(10) }
+        RetryPolicy { attempts: 6, base: Duration::from_millis(200), cap: Duration::from_secs(10), throttle_budget: Duration::from_secs(300) }
     }
 }
 
@@ -40,11 +47,6 @@ impl RetryPolicy {
         let millis = ceiling.as_millis() as u64;
         Duration::from_millis(if millis == 0 { 0 } else { random % (millis + 1) })
     }
-}
-
-/// True for failures that may pass: throttling, and faults of the cloud or the network.
-pub(crate) fn is_transient(error: &ActionError) -> bool {
-    matches!(error.kind, ErrorKind::Throttled | ErrorKind::Transient)
 }
 
 /// Waits before attempt `next`, logging why at info level.
@@ -63,18 +65,69 @@ pub(crate) async fn wait(policy: &RetryPolicy, next: u32, what: &str, error: &Ac
     tokio::time::sleep(delay).await;
 }
 
+/// A call's API bucket: its key in the pacer and its limit.
+type Bucket = Option<(String, RateLimit)>;
+
 impl Engine {
+    /// Returns the API bucket a call draws on, with the configured or published limit.
+    fn bucket(&self, target: &Target, operation: &Operation, call: CallKind) -> Bucket {
+        let provider = self.provider_for(&target.resource_type)?;
+        let (name, published) = provider.rate_bucket(&operation.kind, call)?;
+        let limit = self.rate_limits.get(name).copied().unwrap_or(published);
+        let account = target.account.as_deref().unwrap_or("-");
+        let region = target.region.as_deref().unwrap_or("-");
+        Some((format!("{}/{account}/{region}/{name}", provider.name()), limit))
+    }
+
+    /// Waits for the bucket's token before a call.
+    async fn pace(&self, bucket: &Bucket) {
+        if let Some((key, limit)) = bucket {
+            crate::pacing::PACER.acquire(key, *limit).await;
+        }
+    }
+
+    /// Tells the pacer how a call went.
+    fn paced<T>(&self, bucket: &Bucket, result: &Result<T, ActionError>) {
+        let Some((key, _)) = bucket else { return };
+        match result {
+            Err(error) if error.kind == ErrorKind::Throttled => crate::pacing::PACER.throttled(key),
+            Err(_) => {}
+            Ok(_) => crate::pacing::PACER.succeeded(key),
+        }
+    }
+
+    /// Decides whether a failed attempt is tried again, and waits first. A throttled call is
+    /// retried within the time budget, and the pacer delays it until its bucket has a token.
+    async fn retry_after(&self, error: &ActionError, bucket: &Bucket, attempt: &mut u32, started: Instant, what: &str) -> bool {
+        let retry = match error.kind {
+            ErrorKind::Throttled => *attempt < self.retry.attempts || started.elapsed() < self.retry.throttle_budget,
+            ErrorKind::Transient => *attempt < self.retry.attempts,
+            _ => false,
+        };
+        if !retry {
+            return false;
+        }
+        *attempt += 1;
+        if error.kind == ErrorKind::Throttled && bucket.is_some() {
+            tracing::info!(attempt = *attempt, "throttled: retrying {what} when its API bucket allows (attempt {}): {}", *attempt, error.message);
+        } else {
+            wait(&self.retry, (*attempt).min(self.retry.attempts.max(2)), what, error).await;
+        }
+        true
+    }
+
     /// Reads an operation's subject, retrying passing failures.
     pub(crate) async fn read_with_retries(&self, action: &dyn Action, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let bucket = self.bucket(target, operation, CallKind::Read);
+        let started = Instant::now();
         let mut attempt = 1;
         loop {
+            self.pace(&bucket).await;
             let result = action.read(context, target, operation).await;
             crate::metrics::count_call("read", &operation.kind, result.as_ref().err().map(|e| e.kind));
+            self.paced(&bucket, &result);
             match result {
-                Err(error) if is_transient(&error) && attempt < self.retry.attempts => {
-                    attempt += 1;
-                    wait(&self.retry, attempt, &format!("the read of {}", operation.subject), &error).await;
-                }
+                Err(error) if self.retry_after(&error, &bucket, &mut attempt, started, &format!("the read of {}", operation.subject)).await => {}
                 other => return other,
             }
         }
@@ -84,19 +137,21 @@ impl Engine {
     /// subject and lets the action decide whether the failed attempt took effect: one that did is
     /// not repeated, and its value is the subject's value read.
     pub(crate) async fn apply_with_retries(&self, action: &dyn Action, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        let bucket = self.bucket(target, operation, CallKind::Change);
+        let started = Instant::now();
         let mut attempt = 1;
         loop {
+            self.pace(&bucket).await;
             let result = action.apply(context, target, operation).await;
             crate::metrics::count_call("change", &operation.kind, result.as_ref().err().map(|e| e.kind));
+            self.paced(&bucket, &result);
             let error = match result {
                 Ok(applied) => return Ok(applied),
                 Err(error) => error,
             };
-            if !is_transient(&error) || attempt >= self.retry.attempts {
+            if !self.retry_after(&error, &bucket, &mut attempt, started, &format!("{} on {target}", operation.id)).await {
                 return Err(error);
             }
-            attempt += 1;
-            wait(&self.retry, attempt, &format!("{} on {target}", operation.id), &error).await;
 
             let Ok(current) = self.read_with_retries(action, context, target, operation).await else {
                 return Err(error);
@@ -126,19 +181,21 @@ impl Engine {
         operation: &Operation,
         applied: &Value,
     ) -> Result<Vec<String>, ActionError> {
+        let bucket = self.bucket(target, operation, CallKind::Revert);
+        let started = Instant::now();
         let mut attempt = 1;
         loop {
+            self.pace(&bucket).await;
             let result = action.revert(context, target, operation, applied).await;
             crate::metrics::count_call("revert", &operation.kind, result.as_ref().err().map(|e| e.kind));
+            self.paced(&bucket, &result);
             let error = match result {
                 Ok(notes) => return Ok(notes),
                 Err(error) => error,
             };
-            if !is_transient(&error) || attempt >= self.retry.attempts {
+            if !self.retry_after(&error, &bucket, &mut attempt, started, &format!("the revert of {} on {target}", operation.id)).await {
                 return Err(error);
             }
-            attempt += 1;
-            wait(&self.retry, attempt, &format!("the revert of {} on {target}", operation.id), &error).await;
 
             let Ok(current) = self.read_with_retries(action, context, target, operation).await else {
                 return Err(error);
@@ -157,7 +214,7 @@ mod tests {
 
     #[test]
     fn delay_bounds() {
-        let policy = RetryPolicy { attempts: 10, base: Duration::from_millis(100), cap: Duration::from_millis(1000) };
+        let policy = RetryPolicy { attempts: 10, base: Duration::from_millis(100), cap: Duration::from_millis(1000), ..RetryPolicy::default() };
         for _ in 0..200 {
             assert!(policy.delay(2) <= Duration::from_millis(100));
             assert!(policy.delay(3) <= Duration::from_millis(200));

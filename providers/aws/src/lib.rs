@@ -24,6 +24,7 @@ mod guard;
 mod iam;
 mod isolate_instance;
 mod network;
+mod pacing;
 mod preflight;
 mod provider;
 mod select;

@@ -68,6 +68,10 @@ impl Provider for AwsProvider {
         "aws"
     }
 
+    fn rate_bucket(&self, operation_kind: &str, call: contain_core::CallKind) -> Option<(&'static str, contain_core::RateLimit)> {
+        crate::pacing::bucket(operation_kind, call)
+    }
+
     fn resource_types(&self) -> Vec<ResourceTypeInfo> {
         vec![
             ResourceTypeInfo { name: INSTANCE, expected: "an instance id (i-0123456789abcdef0) or an instance ARN", actions: vec![ActionKind::Isolate, ActionKind::Snapshot] },
