@@ -158,6 +158,10 @@ pub enum Command {
         /// playbook sets.
         #[arg(long)]
         approval_required: bool,
+        /// On SIGTERM or Ctrl-C, how long to wait for runs and rollbacks going on to finish
+        /// before stopping, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        shutdown_grace_seconds: u64,
     },
     /// Manage API tokens.
     Token {

@@ -186,7 +186,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(if intact { exit::OK } else { exit::ERROR })
         }
-        Command::Serve { listen, tokens, playbooks, webhooks, webhook_ca, allow_plain_http, tls_certificate, tls_key, client_ca, request_timeout_seconds, approval_required } => {
+        Command::Serve { listen, tokens, playbooks, webhooks, webhook_ca, allow_plain_http, tls_certificate, tls_key, client_ca, request_timeout_seconds, approval_required, shutdown_grace_seconds } => {
             let tls = match (tls_certificate, tls_key) {
                 (Some(certificate), Some(key)) => {
                     let files = TlsFiles { certificate, key, client_ca };
@@ -204,7 +204,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             if request_timeout_seconds == 0 {
                 bail!(InvalidInput("--request-timeout-seconds must be at least 1".into()));
             }
-            let tokens = TokenStore::load(&tokens).map_err(|e| InvalidInput(e.to_string()))?;
+            let tokens_path = tokens;
+            let tokens = TokenStore::load(&tokens_path).map_err(|e| InvalidInput(e.to_string()))?;
             if !playbooks.is_dir() {
                 bail!(InvalidInput(format!("the playbooks directory {} does not exist", playbooks.display())));
             }
@@ -217,11 +218,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             eprintln!("contain serve: listening on {scheme}://{}", listener.local_addr()?);
-            contain_server::serve(listener, contain_server::router(state), tls, async {
-                let _ = tokio::signal::ctrl_c().await;
+
+            // SIGHUP loads the tokens file again, so a token is added or revoked without a restart.
+            let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot watch for SIGHUP")?;
+            let reloading = state.clone();
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    match reloading.reload_tokens(&tokens_path) {
+                        Ok(count) => tracing::warn!(tokens = count, "SIGHUP: loaded the tokens file {} again", tokens_path.display()),
+                        Err(error) => tracing::error!("SIGHUP: the tokens file was not loaded again, the previous tokens stay: {error}"),
+                    }
+                }
+            });
+
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+            contain_server::serve(listener, contain_server::router(state.clone()), tls, async move {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
             })
             .await
             .context("the HTTP server failed")?;
+
+            // New requests are refused from here; runs going on in the background may finish.
+            let going_on = state.active.count();
+            if going_on > 0 {
+                eprintln!("contain serve: stopping; waiting up to {shutdown_grace_seconds} s for {going_on} run(s) or rollback(s) to finish");
+            }
+            let left = state.active.wait_idle(std::time::Duration::from_secs(shutdown_grace_seconds)).await;
+            if left > 0 {
+                eprintln!("contain serve: stopped with {left} run(s) or rollback(s) unfinished: they read `interrupted`; resume or roll them back");
+                return Ok(exit::ERROR);
+            }
+            eprintln!("contain serve: stopped");
             Ok(exit::OK)
         }
         Command::Token { command: TokenCommand::New { principal, roles } } => {

@@ -18,6 +18,12 @@ impl Engine {
     /// journaled with the value read. Every other operation is applied as `apply` would, drift
     /// check included. A run that finished, or whose rollback started, is refused.
     pub async fn resume(&self, run_id: &str) -> Result<RunReport, EngineError> {
+        self.resume_as(run_id, None).await
+    }
+
+    /// Resumes a run as [`Engine::resume`] does, naming the API principal who asked in the
+    /// journal.
+    pub async fn resume_as(&self, run_id: &str, api_principal: Option<String>) -> Result<RunReport, EngineError> {
         let refuse = |message: String| EngineError::Run { run_id: run_id.to_string(), message };
         let (mut writer, journal) = JournalWriter::open(&self.state_dir, run_id)?;
         if let Some(problem) = journal.problems.iter().find(|p| !journal.torn_tail || !p.message.starts_with("torn")) {
@@ -54,7 +60,7 @@ impl Engine {
         let _locks = lock_targets(&self.state_dir, run_id, plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| &t.target)))?;
         let context = CallContext { mode: Mode::Apply, run_id: run_id.to_string() };
         let resource_types: Vec<String> = plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| t.target.resource_type.clone())).collect();
-        let operator = Operator { local_user: local_user(), cloud_identities: self.caller_identities(&context, &resource_types).await?, api_principal: None, approved_by: None };
+        let operator = Operator { local_user: local_user(), cloud_identities: self.caller_identities(&context, &resource_types).await?, api_principal, approved_by: None };
         writer.append(Event::RunResumed { operator: operator.clone() })?;
         tracing::info!(run_id, "resuming the run");
 

@@ -14,6 +14,7 @@ use crate::AppState;
 #[utoipa::path(
     get,
     path = "/v1/actions",
+    operation_id = "listActions",
     tag = "playbooks",
     description = "Role: viewer.",
     security(("bearer" = [])),

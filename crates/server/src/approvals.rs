@@ -91,8 +91,14 @@ pub(crate) fn find(state: &AppState, run_id: &str) -> Option<Pending> {
 
 /// Takes the run out of the waiting list when `principal` may decide on it.
 fn take(state: &AppState, run_id: &str, principal: &Principal) -> Result<Pending, ApiError> {
+    if !contain_journal::is_valid_run_id(run_id) {
+        return Err(ApiError::invalid(format!("invalid run id `{run_id}`: run ids hold letters, digits, `-`, `_` and `.`")));
+    }
     let mut pending = state.pending.lock().expect("pending lock");
     let Some(found) = pending.get(run_id) else {
+        if contain_journal::journal_path(state.engine.state_dir(), run_id).exists() {
+            return Err(ApiError::new(StatusCode::CONFLICT, "not_awaiting_approval", format!("run {run_id} has already started: only runs awaiting approval are approved or rejected")));
+        }
         return Err(ApiError::not_found(format!("no run `{run_id}` awaits approval")));
     };
     if found.status != "awaiting_approval" {
@@ -112,16 +118,18 @@ fn take(state: &AppState, run_id: &str, principal: &Principal) -> Result<Pending
 #[utoipa::path(
     post,
     path = "/v1/runs/{id}/approve",
+    operation_id = "approveRun",
     tag = "runs",
     description = "Role: approver, other than the principal who asked for the run (two-person rule).",
     params(("id" = String, Path, description = "The run id from `POST /v1/runs`.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "`run_id`, `status: running` and `approved_by`.", body = Value),
+        (status = 400, description = "The run id is invalid.", body = crate::openapi::ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
         (status = 403, description = "The principal lacks the approver role, or asked for this run itself (`two_person_rule`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "No run with this id awaits approval.", body = crate::openapi::ErrorBody),
-        (status = 409, description = "The run was already decided on.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The run was already decided on, or has started.", body = crate::openapi::ErrorBody),
     )
 )]
 pub(crate) async fn approve(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -145,16 +153,18 @@ pub(crate) async fn approve(State(state): State<Arc<AppState>>, Extension(princi
 #[utoipa::path(
     post,
     path = "/v1/runs/{id}/reject",
+    operation_id = "rejectRun",
     tag = "runs",
     description = "Role: approver, other than the principal who asked for the run (two-person rule).",
     params(("id" = String, Path, description = "The run id from `POST /v1/runs`.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The run, now `rejected`, with `rejected_by`.", body = Value),
+        (status = 400, description = "The run id is invalid.", body = crate::openapi::ErrorBody),
         (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
         (status = 403, description = "The principal lacks the approver role, or asked for this run itself (`two_person_rule`).", body = crate::openapi::ErrorBody),
         (status = 404, description = "No run with this id awaits approval.", body = crate::openapi::ErrorBody),
-        (status = 409, description = "The run was already decided on.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The run was already decided on, or has started.", body = crate::openapi::ErrorBody),
     )
 )]
 pub(crate) async fn reject(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -32,8 +32,23 @@ impl ApiError {
     }
 }
 
+/// Converts a JSON body that could not be read into an error: 413 for a body over the size
+/// limit, 415 without a JSON content type, else 400 naming the problem.
+pub(crate) fn body_error(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the request body is over the limit of {} KiB", crate::MAX_BODY_BYTES / 1024)),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as JSON, with `content-type: application/json`"),
+        _ => ApiError::invalid(format!("invalid request body: {}", rejection.body_text())),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+        let mut response = (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750, section 3: a 401 names the scheme the client should use.
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer realm=\"contain\""));
+        }
+        response
     }
 }

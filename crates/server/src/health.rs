@@ -11,7 +11,8 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// Reports that the server process is up.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The server is up.", body = Value)))]
+#[utoipa::path(get, path = "/healthz",
+    operation_id = "healthz", tag = "health", responses((status = 200, description = "The server is up.", body = Value)))]
 pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -20,6 +21,7 @@ pub(crate) async fn healthz() -> Json<Value> {
 #[utoipa::path(
     get,
     path = "/readyz",
+    operation_id = "readyz",
     tag = "health",
     responses(
         (status = 200, description = "Runs can start: the state directory is writable.", body = Value),

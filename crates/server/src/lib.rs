@@ -8,7 +8,7 @@
 //! | `GET /healthz`, `GET /readyz`, `GET /v1/openapi.json` | none |
 //! | `GET /v1/playbooks`, `GET /v1/actions`, `GET /metrics` | viewer |
 //! | `GET /v1/runs`, `GET /v1/runs/{id}`, `GET /v1/runs/{id}/journal` | viewer |
-//! | `POST /v1/plans`, `POST /v1/runs`, `POST /v1/runs/{id}/rollback` | responder |
+//! | `POST /v1/plans`, `POST /v1/runs`, `POST /v1/runs/{id}/rollback`, `POST /v1/runs/{id}/resume` | responder |
 //! | `POST /v1/runs/{id}/approve`, `POST /v1/runs/{id}/reject` | approver |
 //!
 //! Every route is declared with its OpenAPI description ([`openapi`]), so the document cannot
@@ -59,7 +59,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The state every handler shares.
 pub struct AppState {
     pub engine: Arc<Engine>,
-    pub tokens: TokenStore,
+    /// The tokens, replaced whole when the file is loaded again ([`AppState::reload_tokens`]).
+    tokens: std::sync::RwLock<TokenStore>,
     /// The directory of the playbooks the API offers.
     pub playbooks: PathBuf,
     /// Serializes runs started with an `Idempotency-Key`, whose keys are kept on disk.
@@ -73,8 +74,10 @@ pub struct AppState {
     /// The time limit of one request.
     pub request_timeout: Duration,
     /// Every run started over the API waits for a second person's approval, whatever its
-    /// playbook says.
+    /// playbook sets.
     pub approval_required: bool,
+    /// The runs and rollbacks going on in the background, which a shutdown waits for.
+    pub active: Arc<ActiveRuns>,
     /// The OpenAPI document, made when the router is built.
     openapi: OnceLock<Value>,
 }
@@ -84,7 +87,7 @@ impl AppState {
         let pending = approvals::load(engine.state_dir());
         AppState {
             engine,
-            tokens,
+            tokens: std::sync::RwLock::new(tokens),
             playbooks,
             idempotency: tokio::sync::Mutex::new(()),
             pending: Mutex::new(pending),
@@ -92,8 +95,70 @@ impl AppState {
             webhooks: webhooks::Webhooks::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             approval_required: false,
+            active: Arc::new(ActiveRuns::default()),
             openapi: OnceLock::new(),
         }
+    }
+}
+
+/// Counts the runs and rollbacks going on in the background.
+#[derive(Debug, Default)]
+pub struct ActiveRuns {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One background run; dropping it ends the run's count.
+pub(crate) struct ActiveRun(Arc<ActiveRuns>);
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl ActiveRuns {
+    pub(crate) fn enter(self: &Arc<Self>) -> ActiveRun {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ActiveRun(self.clone())
+    }
+
+    /// Returns the number of runs and rollbacks going on.
+    pub fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until no run or rollback is going on, or `limit` has passed, and returns how many
+    /// are still going on.
+    pub async fn wait_idle(&self, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let idle = self.idle.notified();
+            if self.count() == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.count();
+            }
+        }
+    }
+}
+
+impl AppState {
+    /// Replaces the tokens with those of the file, for a token added or revoked while the server
+    /// runs. On error the tokens stay as they were.
+    pub fn reload_tokens(&self, path: &std::path::Path) -> Result<usize, tokens::TokensError> {
+        let loaded = TokenStore::load(path)?;
+        let count = loaded.len();
+        *self.tokens.write().expect("tokens lock") = loaded;
+        Ok(count)
+    }
+
+    /// Finds the principal whose token this is.
+    pub(crate) fn authenticate(&self, token: &str) -> Option<Principal> {
+        self.tokens.read().expect("tokens lock").authenticate(token).cloned()
     }
 }
 
@@ -110,7 +175,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The answer to a path no route serves, told apart from a run or plan that is not found.
+/// Returns the error for a path no route serves, distinct from a run or plan not found.
 async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(axum::http::StatusCode::NOT_FOUND, "no_route", format!("no route {method} {}: GET /v1/openapi.json lists the routes", uri.path()))
 }
@@ -131,6 +196,7 @@ fn routes(state: &Arc<AppState>) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(plans::create))
         .routes(routes!(start::run))
         .routes(routes!(start::rollback))
+        .routes(routes!(start::resume))
         .route_layer(with_role(Role::Responder));
     let approver = OpenApiRouter::new()
         .routes(routes!(approvals::approve))

@@ -21,6 +21,7 @@ pub(crate) type RequestCounts = std::sync::Mutex<BTreeMap<(String, String, u16),
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "operations",
     description = "Role: viewer.",
     security(("bearer" = [])),
@@ -32,7 +33,12 @@ pub(crate) type RequestCounts = std::sync::Mutex<BTreeMap<(String, String, u16),
 )]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let dir = state.engine.state_dir();
-    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    // Every status is listed, zero included, so that a dashboard's series never disappear.
+    let statuses = ["running", "succeeded", "partial", "failed", "rolled_back", "partly_rolled_back", "interrupted", "awaiting_approval", "rejected"];
+    let mut by_status: BTreeMap<String, u64> = statuses.iter().map(|s| (s.to_string(), 0)).collect();
+    for pending in state.pending.lock().expect("pending lock").values() {
+        *by_status.entry(pending.status.clone()).or_default() += 1;
+    }
     for id in list_run_ids(dir).map_err(|e| ApiError::internal(format!("cannot list runs: {e}")))? {
         if let Ok(summary) = run_summary(dir, &id) {
             *by_status.entry(summary.status.to_string()).or_default() += 1;
@@ -41,7 +47,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl I
     let awaiting = state.pending.lock().expect("pending lock").values().filter(|p| p.status == "awaiting_approval").count();
 
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP contain_runs Runs with a journal in the state directory, by status.\n# TYPE contain_runs gauge");
+    let _ = writeln!(out, "# HELP contain_runs Runs in the state directory, by status, those awaiting approval or rejected included.\n# TYPE contain_runs gauge");
     for (status, count) in &by_status {
         let _ = writeln!(out, "contain_runs{{status=\"{status}\"}} {count}");
     }

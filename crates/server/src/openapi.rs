@@ -56,6 +56,8 @@ pub(crate) enum StatusFilter {
     RolledBack,
     PartlyRolledBack,
     Interrupted,
+    AwaitingApproval,
+    Rejected,
 }
 
 /// Every error response.
@@ -71,7 +73,8 @@ pub(crate) struct ErrorBody {
 }
 
 /// The OpenAPI document.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Value)))]
+#[utoipa::path(get, path = "/v1/openapi.json",
+    operation_id = "openapi", tag = "operations", responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Value)))]
 pub(crate) async fn document(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(state.openapi.get().cloned().unwrap_or(Value::Null))
 }

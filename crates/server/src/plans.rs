@@ -45,6 +45,7 @@ pub(crate) struct PlanRequest {
 #[utoipa::path(
     post,
     path = "/v1/plans",
+    operation_id = "createPlan",
     tag = "runs",
     description = "Role: responder. The plan is kept under its `plan_id` for `POST /v1/runs`.",
     request_body = PlanRequest,
@@ -55,12 +56,14 @@ pub(crate) struct PlanRequest {
         (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
         (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such run, plan or playbook.", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 256 KiB.", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`.", body = crate::openapi::ErrorBody),
         (status = 422, description = "The inputs or the plan are invalid.", body = crate::openapi::ErrorBody),
         (status = 502, description = "A cloud read failed.", body = crate::openapi::ErrorBody),
     )
 )]
 pub(crate) async fn create(State(state): State<Arc<AppState>>, body: Result<Json<PlanRequest>, JsonRejection>) -> Result<(StatusCode, Json<PlanFile>), ApiError> {
-    let Json(request) = body.map_err(|rejection| ApiError::invalid(format!("invalid request body: {}", rejection.body_text())))?;
+    let Json(request) = body.map_err(crate::error::body_error)?;
     let (playbook, path) = playbooks::load(&state, &request.playbook)?;
     let inputs = playbooks::input_pairs(&request.inputs)?;
     let plan = state.engine.plan(&playbook, &path, &inputs).await.map_err(|error| match error {

@@ -37,6 +37,7 @@ pub(crate) struct InputSummary {
 #[utoipa::path(
     get,
     path = "/v1/playbooks",
+    operation_id = "listPlaybooks",
     tag = "playbooks",
     description = "Role: viewer.",
     security(("bearer" = [])),

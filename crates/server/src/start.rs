@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use contain_engine::{EngineError, Plan, RollbackOptions, StartedRun};
 use serde::Deserialize;
+use sha2::Digest;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -81,6 +82,7 @@ pub(crate) struct RollbackRequest {
 #[utoipa::path(
     post,
     path = "/v1/runs",
+    operation_id = "startRun",
     tag = "runs",
     description = "Role: responder. Answers at once with the run id; `GET /v1/runs/{id}` follows the run.",
     request_body = RunBody,
@@ -93,7 +95,9 @@ pub(crate) struct RollbackRequest {
         (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such plan or playbook.", body = crate::openapi::ErrorBody),
         (status = 409, description = "Another unfinished run is changing a target; the message names it.", body = crate::openapi::ErrorBody),
-        (status = 422, description = "The inputs or the plan are invalid.", body = crate::openapi::ErrorBody),
+        (status = 413, description = "The body is over 256 KiB.", body = crate::openapi::ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`.", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The inputs or the plan are invalid, or the Idempotency-Key came with another request.", body = crate::openapi::ErrorBody),
         (status = 502, description = "A cloud read failed while planning.", body = crate::openapi::ErrorBody),
     )
 )]
@@ -103,7 +107,7 @@ pub(crate) async fn run(
     headers: HeaderMap,
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(request) = body.map_err(|rejection| ApiError::invalid(format!("invalid request body: {}", rejection.body_text())))?;
+    let Json(request) = body.map_err(crate::error::body_error)?;
     let key = match headers.get("idempotency-key") {
         Some(value) => {
             let key = value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LENGTH).ok_or_else(|| {
@@ -120,10 +124,19 @@ pub(crate) async fn run(
     let _serialized = state.idempotency.lock().await;
     let keys = crate::persist::dir(state.engine.state_dir(), "idempotency");
     let key = key.map(|(principal, key)| crate::persist::hashed_name(&[&principal, &key]));
+    let request_digest = hex::encode(sha2::Sha256::digest(serde_json::to_vec(&(&request.plan_id, &request.playbook, &request.inputs)).unwrap_or_default()));
     if let Some(name) = &key {
         let known: Option<KeyEntry> = crate::persist::read(&keys, name).map_err(|e| ApiError::internal(format!("cannot read the Idempotency-Key store in {}: {e}", keys.display())))?;
         if let Some(known) = known {
-            return Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": known.run_id, "status": known.status, "replayed": true }))));
+            if known.request.as_ref().is_some_and(|digest| *digest != request_digest) {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    format!("this Idempotency-Key started run {} with another request body: use a new key for a new request", known.run_id),
+                ));
+            }
+            let status = current_status(&state, &known.run_id).unwrap_or(known.status);
+            return Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": known.run_id, "status": status, "replayed": true }))));
         }
     }
 
@@ -134,11 +147,11 @@ pub(crate) async fn run(
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plan_has_errors", errors.join("; ")));
         }
         let run_id = crate::approvals::request(&state, plan, &principal.name)?;
-        remember(&keys, key.as_deref(), &run_id, "awaiting_approval");
+        remember(&keys, key.as_deref(), &run_id, "awaiting_approval", &request_digest);
         return Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id, "status": "awaiting_approval" }))));
     }
     let run_id = start_detached(&state, plan, contain_engine::new_run_id(), principal.name.clone(), None).await?;
-    remember(&keys, key.as_deref(), &run_id, "running");
+    remember(&keys, key.as_deref(), &run_id, "running", &request_digest);
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": run_id, "status": "running" }))))
 }
 
@@ -147,13 +160,25 @@ pub(crate) async fn run(
 struct KeyEntry {
     run_id: String,
     status: String,
+    /// SHA-256 of the request the key came with, so that a key sent again with another request
+    /// is rejected instead of returning an unrelated run.
+    #[serde(default)]
+    request: Option<String>,
+}
+
+/// Returns a run's status now: waiting for approval, rejected, or as its journal gives it.
+fn current_status(state: &AppState, run_id: &str) -> Option<String> {
+    if let Some(pending) = crate::approvals::find(state, run_id) {
+        return Some(pending.status);
+    }
+    contain_engine::run_summary(state.engine.state_dir(), run_id).ok().map(|s| s.status.to_string())
 }
 
 /// Stores the run a key started. The run has started whatever happens here, so a failure is
 /// logged, not returned: a retry would then start a second run.
-fn remember(keys: &std::path::Path, name: Option<&str>, run_id: &str, status: &str) {
+fn remember(keys: &std::path::Path, name: Option<&str>, run_id: &str, status: &str, request: &str) {
     let Some(name) = name else { return };
-    let entry = KeyEntry { run_id: run_id.to_string(), status: status.to_string() };
+    let entry = KeyEntry { run_id: run_id.to_string(), status: status.to_string(), request: Some(request.to_string()) };
     if let Err(error) = crate::persist::write(keys, name, &entry) {
         tracing::error!(run_id, "cannot store the Idempotency-Key of the run in {}: {error}", keys.display());
     }
@@ -165,7 +190,9 @@ pub(crate) async fn start_detached(state: &AppState, plan: Plan, run_id: String,
     let engine = state.engine.clone();
     let webhooks = state.webhooks.clone();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let active = state.active.enter();
     tokio::spawn(async move {
+        let _active = active;
         match engine.begin(plan, run_id, Some(requested_by), approved_by).await {
             Ok(started) => {
                 let _ = started_tx.send(Ok(started.run_id().to_string()));
@@ -238,7 +265,8 @@ async fn plan_of(state: &AppState, request: &RunRequest) -> Result<Plan, ApiErro
                 other => ApiError::new(StatusCode::BAD_GATEWAY, "cloud_error", other.to_string()),
             })
         }
-        _ => Err(ApiError::invalid("give either `plan_id` or `playbook` (with `inputs`), not both")),
+        (Some(_), Some(_)) => Err(ApiError::invalid("give `plan_id` or `playbook`, not both")),
+        (None, None) => Err(ApiError::invalid("missing `plan_id` or `playbook`: give a plan id from POST /v1/plans, or a playbook with `inputs`")),
     }
 }
 
@@ -246,6 +274,7 @@ async fn plan_of(state: &AppState, request: &RunRequest) -> Result<Plan, ApiErro
 #[utoipa::path(
     post,
     path = "/v1/runs/{id}/rollback",
+    operation_id = "rollbackRun",
     tag = "runs",
     description = "Role: responder. The body is optional. Answers at once; the run's status becomes `rolled_back`, or `partly_rolled_back` when steps were chosen and others keep changes.",
     params(("id" = String, Path, description = "The run id.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
@@ -276,7 +305,9 @@ pub(crate) async fn rollback(State(state): State<Arc<AppState>>, Extension(princ
     let engine = state.engine.clone();
     let webhooks = state.webhooks.clone();
     let run_id = id.clone();
+    let active = state.active.enter();
     tokio::spawn(async move {
+        let _active = active;
         let options = RollbackOptions { force: request.force, steps: request.steps, api_principal: Some(principal.name) };
         match engine.rollback_with_options(&run_id, options).await {
             Ok(report) => {
@@ -287,4 +318,46 @@ pub(crate) async fn rollback(State(state): State<Arc<AppState>>, Extension(princ
         }
     });
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id, "status": "rolling_back" }))))
+}
+
+/// Resumes an interrupted run: what its journal names as applied stays, and the rest of its
+/// plan is applied.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/resume",
+    operation_id = "resumeRun",
+    tag = "runs",
+    description = "Role: responder. For a run that reads `interrupted`, after a restart of the server for example. Answers at once; the run's status becomes `running`, then its end status.",
+    params(("id" = String, Path, description = "The run id.", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "`run_id` and `status: resuming`.", body = Value),
+        (status = 400, description = "The run id is invalid.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No token, or an unknown one.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "The principal lacks the role.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such run.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The run is not interrupted: it is running, finished, or being rolled back.", body = crate::openapi::ErrorBody),
+    )
+)]
+pub(crate) async fn resume(State(state): State<Arc<AppState>>, Extension(principal): Extension<Principal>, Path(id): Path<String>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    crate::runs::checked(&state, &id)?;
+    let summary = contain_engine::run_summary(state.engine.state_dir(), &id).map_err(|e| ApiError::internal(format!("cannot read the journal of {id}: {e}")))?;
+    if summary.status != contain_engine::RunStatus::Interrupted {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_interrupted", format!("run {id} is {}, so there is nothing to resume", summary.status)));
+    }
+    let engine = state.engine.clone();
+    let webhooks = state.webhooks.clone();
+    let run_id = id.clone();
+    let active = state.active.enter();
+    tokio::spawn(async move {
+        let _active = active;
+        match engine.resume_as(&run_id, Some(principal.name)).await {
+            Ok(report) => {
+                tracing::info!(run_id = %run_id, status = %report.status, "resumed run finished");
+                webhooks.notify("run.finished", &run_id, json!({ "status": report.status }));
+            }
+            Err(error) => tracing::error!(run_id = %run_id, "resume failed: {error}"),
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id, "status": "resuming" }))))
 }

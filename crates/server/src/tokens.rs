@@ -128,6 +128,16 @@ impl TokenStore {
 
     /// Finds the principal whose token this is. Every stored digest is compared, in constant
     /// time, so the response time reveals nothing about which digest nearly matched.
+    /// Returns the number of tokens.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the store holds no token.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub fn authenticate(&self, token: &str) -> Option<&Principal> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;

@@ -42,12 +42,12 @@ impl std::fmt::Debug for Webhooks {
 }
 
 impl Webhooks {
-    /// Checks the URLs, each `http://HOST:PORT/PATH` or `https://HOST[:PORT]/PATH`, and the
+    /// Checks the URLs, each `http://HOST[:PORT]/PATH` or `https://HOST[:PORT]/PATH`, and the
     /// secret, and sets up TLS for the https ones: `ca` names the certificate authorities
     /// (PEM) to trust instead of the system's.
     pub fn new(urls: Vec<String>, secret: Vec<u8>, ca: Option<&Path>) -> Result<Webhooks, String> {
         for url in &urls {
-            parse(url).ok_or_else(|| format!("invalid webhook URL `{url}`: expected http://HOST:PORT/PATH or https://HOST[:PORT]/PATH"))?;
+            parse(url).ok_or_else(|| format!("invalid webhook URL `{url}`: expected http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH"))?;
         }
         if !urls.is_empty() && secret.len() < 16 {
             return Err("the webhook secret must be at least 16 bytes: set CONTAIN_WEBHOOK_SECRET".into());
@@ -95,7 +95,7 @@ pub fn signature(secret: &[u8], timestamp: u64, body: &str) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The TLS client settings of https webhooks.
+/// Builds the TLS client settings of https webhooks.
 fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
     match ca {
@@ -143,7 +143,7 @@ fn parse(url: &str) -> Option<Target> {
     let (host, port) = match address.rsplit_once(':') {
         Some((host, port)) => (host, port.parse::<u16>().ok()?),
         None if https => (address, 443),
-        None => return None,
+        None => (address, 80),
     };
     (!host.is_empty() && !host.contains(['@', '?', '#'])).then(|| Target { https, host: host.to_string(), address: format!("{host}:{port}"), path })
 }
@@ -208,7 +208,7 @@ mod tests {
         assert_eq!((plain.https, plain.address.as_str(), plain.path.as_str()), (false, "127.0.0.1:9000", "/hooks/contain"));
         let secure = parse("https://soar.example/hooks").unwrap();
         assert_eq!((secure.https, secure.host.as_str(), secure.address.as_str()), (true, "soar.example", "soar.example:443"));
-        assert_eq!(parse("http://no-port/x"), None);
+        assert_eq!(parse("http://no-port/x").map(|t| t.address), Some("no-port:80".to_string()));
         assert_eq!(parse("ftp://127.0.0.1:21/x"), None);
         assert_eq!(parse("https://user@host:443/x"), None);
     }

@@ -64,6 +64,16 @@ async fn role_matrix_and_plan() {
     assert_eq!(server.request("POST", "/v1/plans", Some(viewer), Some("{not json")).await.status, 403);
     let malformed = server.request("POST", "/v1/plans", Some(responder), Some(r#"{"inputs": {}}"#)).await;
     assert_eq!(malformed.status, 400, "{:?}", malformed.body);
+
+    // The scheme name is case-insensitive, and a 401 names the scheme.
+    let lower = server.request_with("GET", "/v1/runs", None, &[("authorization", &format!("bearer {viewer}"))], None).await;
+    assert_eq!(lower.status, 200, "{:?}", lower.body);
+    let anonymous = server.request("GET", "/v1/runs", None, None).await;
+    assert!(anonymous.headers.contains("www-authenticate: bearer"), "{}", anonymous.headers);
+    // A body over the limit is a 413.
+    let huge = format!(r#"{{"playbook": "aws/ec2-instance-compromise", "inputs": {{"incident": "{}"}}}}"#, "x".repeat(300 * 1024));
+    let too_large = server.request("POST", "/v1/plans", Some(responder), Some(&huge)).await;
+    assert_eq!((too_large.status, too_large.body["code"].as_str()), (413, Some("payload_too_large")), "{:?}", too_large.body);
     assert!(malformed.body["message"].as_str().unwrap().contains("missing field `playbook`"), "{:?}", malformed.body);
     let bad_input = server.request("POST", "/v1/plans", Some(responder), Some(r#"{"playbook": "aws/ec2-instance-compromise", "inputs": {"instance": "i-nope"}}"#)).await;
     assert_eq!(bad_input.status, 422, "{:?}", bad_input.body);
@@ -218,6 +228,86 @@ async fn restart_finds_interrupted_runs() {
     assert!(after == before, "{}", contain_e2e::diff(&before, &after));
 }
 
+/// SIGTERM lets a run in flight finish before the server stops. A run that a killed server left
+/// `interrupted` is resumed over the API, but a finished one is not.
+#[tokio::test]
+async fn graceful_stop_and_resume() {
+    let harness = Harness::new().await;
+    let proxy = FaultProxy::start(&harness.endpoint).await.unwrap();
+    let (tokens_file, tokens) = tokens(&harness);
+    let (viewer, responder) = (&tokens[0].1, &tokens[1].1);
+    let body = |instance: &str| json!({ "playbook": "aws/ec2-instance-compromise", "inputs": { "instance": instance, "incident": "INC-G1" } }).to_string();
+    let in_flight = |proxy: &FaultProxy| proxy.seen().iter().any(|r| r.action == "ModifyNetworkInterfaceAttribute" && !r.body.contains("DryRun=true") && r.faulted);
+    let wait_in_flight = |proxy: &FaultProxy| {
+        let waited = std::time::Instant::now();
+        while !in_flight(proxy) {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(60), "the run never reached its interface move");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+
+    // SIGTERM during a slowed call: the run finishes, then the server stops.
+    proxy.add_fault(contain_test_estate::Fault::delay("ModifyNetworkInterfaceAttribute", 2_000));
+    let server = Server::start(&harness, &proxy.url, &tokens_file);
+    let started = server.request("POST", "/v1/runs", Some(responder), Some(&body(&harness.estate.single.instance_id))).await;
+    assert_eq!(started.status, 202, "{:?}", started.body);
+    let first = started.body["run_id"].as_str().unwrap().to_string();
+    wait_in_flight(&proxy);
+    let (code, log) = server.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("waiting up to 120 s for 1 run(s)"), "{log}");
+    let listed = harness.contain(&["runs", "show", &first, "-o", "json"]);
+    assert_eq!(listed.json()["run"]["status"], "succeeded", "{}", listed.stdout);
+
+    // A server killed during a run leaves it interrupted; the restarted server resumes it.
+    proxy.clear_faults();
+    proxy.add_fault(contain_test_estate::Fault::delay("ModifyNetworkInterfaceAttribute", 30_000));
+    let server = Server::start(&harness, &proxy.url, &tokens_file);
+    let started = server.request("POST", "/v1/runs", Some(responder), Some(&body(&harness.estate.double.instance_id))).await;
+    let second = started.body["run_id"].as_str().unwrap().to_string();
+    wait_in_flight(&proxy);
+    drop(server);
+    proxy.clear_faults();
+    let server = Server::start(&harness, &proxy.url, &tokens_file);
+    wait_for(&server, viewer, &second, "interrupted").await;
+    let resumed = server.request("POST", &format!("/v1/runs/{second}/resume"), Some(responder), None).await;
+    assert_eq!((resumed.status, resumed.body["status"].as_str()), (202, Some("resuming")), "{:?}", resumed.body);
+    let finished = wait_for(&server, viewer, &second, "succeeded").await;
+    assert!(finished["record"].to_string().contains("responder-user"), "the journal names who resumed it: {finished:#}");
+    let again = server.request("POST", &format!("/v1/runs/{first}/resume"), Some(responder), None).await;
+    assert_eq!((again.status, again.body["code"].as_str()), (409, Some("not_interrupted")), "{:?}", again.body);
+}
+
+/// SIGHUP loads the tokens file again: a token added to it works without a restart, and a
+/// broken file leaves the tokens as they were.
+#[tokio::test]
+async fn tokens_reload_on_hangup() {
+    let harness = Harness::new().await;
+    let (tokens_file, tokens) = tokens(&harness);
+    let server = Server::start(&harness, &harness.endpoint, &tokens_file);
+    let created = harness.contain(&["token", "new", "--principal", "late-user", "--roles", "viewer"]);
+    let late = created.stdout.trim().to_string();
+    let line = created.stderr.lines().find(|l| l.starts_with("- { principal:")).unwrap().to_string();
+    assert_eq!(server.request("GET", "/v1/runs", Some(&late), None).await.status, 401);
+
+    let mut file = std::fs::read_to_string(&tokens_file).unwrap();
+    file.push_str(&line);
+    file.push('\n');
+    std::fs::write(&tokens_file, &file).unwrap();
+    server.signal("HUP");
+    let waited = std::time::Instant::now();
+    while server.request("GET", "/v1/runs", Some(&late), None).await.status != 200 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(10), "the new token never worked");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    std::fs::write(&tokens_file, "not: [a tokens list").unwrap();
+    server.signal("HUP");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(server.request("GET", "/v1/runs", Some(&tokens[0].1), None).await.status, 200, "a broken file changes nothing");
+    assert!(server.log.lock().unwrap().contains("the previous tokens stay"), "the failed reload is logged");
+}
+
 /// A playbook marked `approval: required` waits for a second person: the requester cannot
 /// approve it, an approver can, and the journal names both.
 #[tokio::test]
@@ -292,7 +382,14 @@ async fn idempotency_keys_survive_restart() {
     assert_eq!(retried.status, 202, "{:?}", retried.body);
     assert_eq!(retried.body["run_id"].as_str(), Some(run_id.as_str()), "{:?}", retried.body);
     assert_eq!(retried.body["replayed"], true);
-    assert_eq!(harness.run_ids(), [run_id], "one run");
+    assert_eq!(retried.body["status"], "succeeded", "the run's status now, not when it started");
+    assert_eq!(harness.run_ids(), [run_id.clone()], "one run");
+
+    // The same key with another request is refused, naming the run the key started.
+    let other = json!({ "playbook": "aws/ec2-instance-compromise", "inputs": { "instance": harness.estate.single.instance_id, "incident": "INC-K2" } }).to_string();
+    let reused = server.request_with("POST", "/v1/runs", Some(responder), &key, Some(&other)).await;
+    assert_eq!((reused.status, reused.body["code"].as_str()), (422, Some("idempotency_key_reused")), "{:?}", reused.body);
+    assert!(reused.body["message"].as_str().unwrap().contains(&run_id), "{:?}", reused.body);
 }
 
 /// Webhooks: a receiver on 127.0.0.1 gets the run's state change, signed, after a first

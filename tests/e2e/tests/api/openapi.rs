@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/runs/{id}"),
     ("get", "/v1/runs/{id}/journal"),
     ("post", "/v1/runs/{id}/rollback"),
+    ("post", "/v1/runs/{id}/resume"),
     ("post", "/v1/runs/{id}/approve"),
     ("post", "/v1/runs/{id}/reject"),
 ];

@@ -31,6 +31,24 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Sends a signal, such as `HUP`, to the server.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill").args([&format!("-{name}"), &pid]).status().expect("the kill command runs");
+        assert!(sent.success(), "SIG{name} sent to {pid}");
+    }
+
+    /// Sends SIGTERM and waits for the server to exit; returns its exit code and its log.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("the kill command runs");
+        assert!(sent.success(), "SIGTERM sent to {pid}");
+        let status = self.child.wait().expect("the server exits");
+        // The log thread ends when the server's stderr closes.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        (status.code(), self.log.lock().unwrap().clone())
+    }
+
     pub fn start(harness: &Harness, endpoint: &str, tokens: &str) -> Server {
         Server::start_with(harness, endpoint, tokens, &[])
     }
