@@ -12,6 +12,7 @@
 
 mod describe;
 mod iam;
+mod limits;
 mod proxy;
 
 use anyhow::{Context, bail};
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use describe::describe;
 pub use iam::{IamEstate, build_iam, describe_iam};
+pub use limits::{ActionCounts, BucketLimit, CloudLimits};
 pub use proxy::{Effect, Fault, FaultProxy, SeenRequest};
 
 /// The region every test uses.

@@ -81,6 +81,10 @@ pub struct SeenRequest {
 struct State {
     faults: Vec<(Fault, usize)>,
     seen: Vec<SeenRequest>,
+    /// Rate limits, latency and errors, for the benchmark.
+    limits: Option<crate::limits::LimitState>,
+    /// The benchmark sends many requests: it keeps counts, not every request.
+    keep_seen: bool,
 }
 
 /// A running proxy, on a thread and runtime of its own so that a test may block on a child
@@ -108,7 +112,7 @@ impl FaultProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind the proxy")?;
         listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State { keep_seen: true, ..State::default() }));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 
         let shared = state.clone();
@@ -136,6 +140,18 @@ impl FaultProxy {
         Ok(FaultProxy { url, state, stop: Some(stop) })
     }
 
+    /// Imposes rate limits, latency and errors on every request, and stops keeping each request.
+    pub fn set_limits(&self, limits: crate::CloudLimits) {
+        let mut state = self.state.lock().expect("proxy state");
+        state.limits = Some(crate::limits::LimitState::new(limits));
+        state.keep_seen = false;
+    }
+
+    /// Returns the counts of each action under the limits.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, crate::ActionCounts> {
+        self.state.lock().expect("proxy state").limits.as_ref().map(|l| l.counts.clone()).unwrap_or_default()
+    }
+
     pub fn add_fault(&self, fault: Fault) {
         self.state.lock().expect("proxy state").faults.push((fault, 0));
     }
@@ -161,6 +177,18 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
         .unwrap_or_default()
         .to_string();
 
+    let verdict = state.lock().expect("proxy state").limits.as_mut().map(|limits| limits.admit(&action));
+    match verdict {
+        Some(crate::limits::Verdict::Throttle) => {
+            return answer(&mut client, 503, "RequestLimitExceeded", "Request limit exceeded.").await;
+        }
+        Some(crate::limits::Verdict::ServerError) => {
+            return answer(&mut client, 500, "InternalError", "An internal error has occurred.").await;
+        }
+        Some(crate::limits::Verdict::Forward(latency)) => tokio::time::sleep(latency).await,
+        None => {}
+    }
+
     let fault = {
         let mut state = state.lock().expect("proxy state");
         let fault = state.faults.iter_mut().find_map(|(fault, matched)| {
@@ -171,7 +199,9 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
             *matched += 1;
             (*matched > fault.skip && *matched <= fault.skip + fault.times).then(|| fault.clone())
         });
-        state.seen.push(SeenRequest { action, user_agent, body: body_text, faulted: fault.is_some() });
+        if state.keep_seen {
+            state.seen.push(SeenRequest { action, user_agent, body: body_text, faulted: fault.is_some() });
+        }
         fault
     };
 
@@ -218,6 +248,15 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
         client.write_all(response.as_bytes()).await?;
     }
 
+    Ok(())
+}
+
+/// Answers with an EC2 error document.
+async fn answer(client: &mut TcpStream, status: u16, code: &str, message: &str) -> anyhow::Result<()> {
+    let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>limits</RequestID></Response>");
+    let response = format!("HTTP/1.1 {status} Limited\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{xml}", xml.len());
+    client.write_all(response.as_bytes()).await?;
+    client.shutdown().await.ok();
     Ok(())
 }
 
