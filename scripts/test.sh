@@ -23,7 +23,10 @@ export AWS_EC2_METADATA_DISABLED=true
 # The crash tests need the test-only crash points (see crates/core/src/crash.rs).
 cargo build --workspace --bins --locked --features contain-cli/crash-points
 cargo test --workspace --locked "$@"
-# The API against its own OpenAPI document, with generated requests (skipped for a filtered run).
+# Skipped for a filtered run: the API against its own OpenAPI document, with generated requests,
+# and a smoke size of the benchmark (BENCHMARKS.md), not timed, which must contain every target.
 if [ "$#" -eq 0 ]; then
     bash scripts/schemathesis.sh
+    target_dir="${CARGO_TARGET_DIR:-$root/target}"
+    CONTAIN_BIN="$target_dir/debug/contain" "$target_dir/debug/contain-bench" 10 100 >/dev/null
 fi

@@ -157,41 +157,51 @@ impl Engine {
                 .action(step.action, &step.target_type)
                 .ok_or_else(|| EngineError::Target { step: step.id.clone(), message: format!("no provider offers {} for {}", step.action, step.target_type) })?;
 
-            let mut planned = Vec::new();
-            for target in targets {
+            // Targets are inspected concurrently, as many at once as the engine changes, and
+            // listed in their order.
+            let plan_target = |target: Target| {
                 let span = tracing::debug_span!("plan", plan_id = %plan_id, step = %step.id, target = %target);
-                let _entered = span.enter();
-                let refused = |plan: Option<&TargetPlan>| self.guard.refusal(step.action, &target, plan, &own);
-                let result = match refused(None) {
-                    Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),
-                    None => match action.inspect(&context, &target).await {
-                        Ok(state) => action.plan(&target, &options, &state),
-                        Err(error) => Err(error),
-                    },
-                };
-                let result = result.and_then(|plan| match refused(Some(&plan)) {
-                    Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),
-                    None => Ok(plan),
-                });
-                let result = result.and_then(|plan| check_irreversible(step, plan));
-                let result = match result {
-                    Ok(mut plan) if !plan.operations.is_empty() => match action.preflight(&context, &target, &plan).await {
-                        Ok(missing) => {
-                            plan.missing_permissions = missing;
-                            Ok(plan)
+                let action = action.clone();
+                let context = &context;
+                let options = &options;
+                let own = &own;
+                tracing::Instrument::instrument(
+                    async move {
+                        let refused = |plan: Option<&TargetPlan>| self.guard.refusal(step.action, &target, plan, own);
+                        let result = match refused(None) {
+                            Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),
+                            None => match action.inspect(context, &target).await {
+                                Ok(state) => action.plan(&target, options, &state),
+                                Err(error) => Err(error),
+                            },
+                        };
+                        let result = result.and_then(|plan| match refused(Some(&plan)) {
+                            Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),
+                            None => Ok(plan),
+                        });
+                        let result = result.and_then(|plan| check_irreversible(step, plan));
+                        let result = match result {
+                            Ok(mut plan) if !plan.operations.is_empty() => match action.preflight(context, &target, &plan).await {
+                                Ok(missing) => {
+                                    plan.missing_permissions = missing;
+                                    Ok(plan)
+                                }
+                                Err(error) => {
+                                    plan.notes.push(format!("the permission pre-flight could not run: {error}"));
+                                    Ok(plan)
+                                }
+                            },
+                            other => other,
+                        };
+                        match result {
+                            Ok(plan) => PlannedTarget { target, plan, error: None },
+                            Err(error) => PlannedTarget { target, plan: TargetPlan::default(), error: Some(error.message) },
                         }
-                        Err(error) => {
-                            plan.notes.push(format!("the permission pre-flight could not run: {error}"));
-                            Ok(plan)
-                        }
                     },
-                    other => other,
-                };
-                planned.push(match result {
-                    Ok(plan) => PlannedTarget { target, plan, error: None },
-                    Err(error) => PlannedTarget { target, plan: TargetPlan::default(), error: Some(error.message) },
-                });
-            }
+                    span,
+                )
+            };
+            let planned: Vec<PlannedTarget> = futures::StreamExt::collect(futures::StreamExt::buffered(futures::stream::iter(targets.into_iter().map(plan_target)), self.concurrency)).await;
 
             outputs.insert(step.id.clone(), planned.iter().map(|t| t.plan.outputs.clone()).collect());
             steps.push(StepPlan { id: step.id.clone(), action: step.action, needs: step.needs.clone(), options, max_targets: Some(max_targets), targets: planned });

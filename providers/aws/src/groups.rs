@@ -79,9 +79,17 @@ pub(crate) async fn find_group(ec2: &Client, vpc_id: &str, role: GroupRole) -> R
     Ok(Some(group_id))
 }
 
+/// One lock per VPC and group role, so that the targets of one VPC changed at once ensure its
+/// group one after the other: the first creates it, the others find it, instead of each racing
+/// to create it. Other processes still race, which the `InvalidGroup.Duplicate` case handles.
+static ENSURING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Finds or creates the contain group of `role` in a VPC and makes its rules exactly what the
 /// role requires. Returns the group id and whether this call created it.
 pub(crate) async fn ensure_group(ec2: &Client, vpc_id: &str, role: GroupRole) -> Result<(String, bool), ActionError> {
+    let lock = ENSURING.lock().expect("group locks").entry(format!("{vpc_id}/{}", role.tag_value())).or_default().clone();
+    let _serialized = lock.lock().await;
     let (group_id, created) = match find_group(ec2, vpc_id, role).await? {
         Some(group_id) => (group_id, false),
         None => match create_group(ec2, vpc_id, role).await {
