@@ -44,7 +44,7 @@ pub use report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepRe
 pub use metrics::{CloudCalls, CloudCounters, STEP_BUCKETS, StepDurations, cloud_calls, cloud_counters, step_durations};
 pub use observer::RunObserver;
 pub use retry::RetryPolicy;
-pub use rollback::{RollbackOptions, changed_steps};
+pub use rollback::{RollbackOptions, changed_steps, check_steps};
 pub use runs::{RunSummary, run_summary};
 pub use record::{
     ChainBreak, ChangeOutcome, EvidenceItem, IncidentRecord, IrreversibleChange, OperationRecord, OperatorEntry, OperatorRole, RevertOutcome,

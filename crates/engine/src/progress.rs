@@ -41,7 +41,7 @@ pub(crate) enum OperationState {
 }
 
 impl OperationState {
-    /// Whether the subject may hold a change of the run's: what a rollback would revert.
+    /// Returns whether the subject may contain a change of the run's: what a rollback would revert.
     pub(crate) fn may_have_changed(&self) -> bool {
         matches!(
             self,

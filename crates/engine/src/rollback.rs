@@ -248,8 +248,9 @@ pub fn changed_steps(records: &[contain_journal::Record]) -> Vec<String> {
     known
 }
 
-/// Refuses step ids that made no change in the run, naming the ones that did.
-fn check_steps(run_id: &str, records: &[contain_journal::Record], steps: &[String]) -> Result<(), EngineError> {
+/// Rejects step ids that made no change in the run, naming the ones that did. The server calls it
+/// before it answers a rollback request, the engine again when the rollback runs.
+pub fn check_steps(run_id: &str, records: &[contain_journal::Record], steps: &[String]) -> Result<(), EngineError> {
     let known = changed_steps(records);
     if steps.is_empty() {
         return Err(EngineError::NoSuchStep { run_id: run_id.to_string(), message: "the list of steps to roll back is empty: leave it out to roll back every step".into() });
@@ -267,7 +268,7 @@ fn key(op: &JournaledOperation) -> (String, String, String) {
     op.key()
 }
 
-/// The value revert restores from: what apply returned when the journal has it, else what the
+/// Returns the value revert restores from: what apply returned when the journal has it, else what the
 /// subject contains now (after a crash), else the planned value.
 fn revert_value(op: &JournaledOperation, current: Option<&Value>) -> Value {
     match (&op.state, current) {

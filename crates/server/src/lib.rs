@@ -180,7 +180,7 @@ async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError 
     ApiError::new(axum::http::StatusCode::NOT_FOUND, "no_route", format!("no route {method} {}: GET /v1/openapi.json lists the routes", uri.path()))
 }
 
-/// Every route, with the role it needs.
+/// Declares every route, with the role it needs.
 fn routes(state: &Arc<AppState>) -> OpenApiRouter<Arc<AppState>> {
     let with_role = |role: Role| middleware::from_fn_with_state((state.clone(), role), auth::require);
     let open = OpenApiRouter::new().routes(routes!(health::healthz)).routes(routes!(health::readyz)).routes(routes!(openapi::document));

@@ -210,20 +210,10 @@ pub(crate) async fn start_detached(state: &AppState, plan: Plan, run_id: String,
     }
 }
 
-/// Refuses a step id that made no change in the run, before the rollback starts.
+/// Rejects a step id that made no change in the run, before the rollback starts.
 fn check_step_ids(state: &AppState, run_id: &str, steps: &[String]) -> Result<(), ApiError> {
     let journal = contain_journal::read_journal(&contain_journal::journal_path(state.engine.state_dir(), run_id)).map_err(|e| ApiError::internal(format!("cannot read the journal of {run_id}: {e}")))?;
-    let known = contain_engine::changed_steps(&journal.records);
-    if steps.is_empty() {
-        return Err(ApiError::invalid("`steps` is empty: leave it out to roll back every step"));
-    }
-    match steps.iter().find(|s| !known.contains(s)) {
-        Some(unknown) => Err(ApiError::invalid(format!(
-            "run {run_id} has no changes of a step `{unknown}`; the steps that made changes are: {}",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
-        ))),
-        None => Ok(()),
-    }
+    contain_engine::check_steps(run_id, &journal.records, steps).map_err(|error| ApiError::invalid(error.to_string()))
 }
 
 /// Converts the error of a run that could not start into an API error.
@@ -235,7 +225,7 @@ pub(crate) fn start_error(error: EngineError) -> ApiError {
     }
 }
 
-/// Applies a started run, and tells the webhooks how it ended.
+/// Applies a started run, and notifies the webhooks of how it ended.
 async fn finish(engine: Arc<contain_engine::Engine>, webhooks: crate::webhooks::Webhooks, started: StartedRun) {
     let id = started.run_id().to_string();
     match engine.finish(started).await {

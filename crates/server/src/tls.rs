@@ -32,7 +32,7 @@ pub enum TlsError {
     Settings(String),
 }
 
-/// The crypto provider of every TLS connection the server makes or accepts.
+/// Returns the crypto provider of every TLS connection the server makes or accepts.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }

@@ -133,7 +133,7 @@ impl TokenStore {
         self.entries.len()
     }
 
-    /// Whether the store holds no token.
+    /// Returns whether the store contains no token.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -181,7 +181,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &st
     let mut response = Vec::new();
     match stream.read_to_end(&mut response).await {
         Ok(_) => Ok(response),
-        // Some TLS servers close without close_notify after a `connection: close` answer.
+        // Some TLS servers close without close_notify after a `connection: close` response.
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => Ok(response),
         Err(e) => Err(e.to_string()),
     }
