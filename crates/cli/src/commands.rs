@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use contain_aws::{AccountRole, AwsProvider};
+use contain_azure::{AzureProvider, AzureSettings, Cloud};
 use contain_core::Provider;
 use contain_engine::{Engine, EngineError, Guard, Plan, PlanFile, RetryPolicy, RunReport, RunStatus, TargetOutcome, run_summary};
 use contain_journal::{journal_path, list_run_ids, read_journal};
@@ -30,7 +31,21 @@ fn providers(config: &Config) -> Vec<Arc<dyn Provider>> {
         .map(|(account, role)| (account.clone(), AccountRole { role_arn: role.role_arn.clone(), external_id: role.external_id.clone() }))
         .collect();
     let attempt_timeout = Duration::from_secs(config.aws.attempt_timeout_seconds.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT_SECONDS));
-    vec![Arc::new(AwsProvider::with_accounts(accounts, Some(attempt_timeout)))]
+    vec![Arc::new(AwsProvider::with_accounts(accounts, Some(attempt_timeout))), Arc::new(AzureProvider::new(azure_settings(config)))]
+}
+
+/// The Azure settings of the configuration. `CONTAIN_AZURE_MANAGED_IDENTITY=false` leaves the
+/// managed identity out of the credential chain whatever the file says.
+fn azure_settings(config: &Config) -> AzureSettings {
+    let defaults = AzureSettings::default();
+    let managed_identity_env = std::env::var("CONTAIN_AZURE_MANAGED_IDENTITY").ok().map(|value| !matches!(value.as_str(), "0" | "false" | "off" | "no"));
+    AzureSettings {
+        // The configuration was checked when it was loaded.
+        cloud: config.azure.cloud.as_deref().and_then(|cloud| Cloud::parse(cloud).ok()).unwrap_or_default(),
+        managed_identity: managed_identity_env.unwrap_or(config.azure.managed_identity.unwrap_or(true)),
+        operation_timeout: config.azure.operation_timeout_seconds.map(Duration::from_secs).unwrap_or(defaults.operation_timeout),
+        poll_interval: config.azure.poll_interval_seconds.map(Duration::from_secs).unwrap_or(defaults.poll_interval),
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {

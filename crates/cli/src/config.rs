@@ -19,6 +19,12 @@ use serde::Deserialize;
 /// [aws]
 /// attempt_timeout_seconds = 30   # the longest one attempt of a changing call may take
 ///
+/// [azure]
+/// cloud = "public"           # public, us_government or china: ARM, Graph and sign-in hosts
+/// managed_identity = true    # try the managed identity (instance metadata) in the credential chain
+/// operation_timeout_seconds = 600  # the longest wait for one long-running ARM operation
+/// poll_interval_seconds = 2  # the wait between polls when ARM names none
+///
 /// [guard]
 /// protected = ["i-0123456789abcdef0", "arn:aws:iam::123456789012:role/break-glass"]  # never changed
 /// own_instance_id = "i-0fedcba9876543210"   # the instance contain runs on: never isolated
@@ -34,6 +40,8 @@ pub struct Config {
     pub engine: EngineConfig,
     #[serde(default)]
     pub aws: AwsConfig,
+    #[serde(default)]
+    pub azure: AzureConfig,
     #[serde(default)]
     pub guard: GuardConfig,
     /// API bucket limits by bucket name, replacing the published ones.
@@ -69,6 +77,16 @@ pub struct AwsConfig {
     /// The role to assume per account id.
     #[serde(default)]
     pub accounts: std::collections::BTreeMap<String, AccountConfig>,
+}
+
+/// Settings of the Azure provider.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    pub cloud: Option<String>,
+    pub managed_identity: Option<bool>,
+    pub operation_timeout_seconds: Option<u64>,
+    pub poll_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +150,12 @@ impl Config {
         }
         if config.aws.attempt_timeout_seconds == Some(0) {
             anyhow::bail!("invalid configuration file {}: aws.attempt_timeout_seconds is 0; it must be at least 1", path.display());
+        }
+        if let Some(cloud) = &config.azure.cloud {
+            contain_azure::Cloud::parse(cloud).map_err(|why| anyhow::anyhow!("invalid configuration file {}: azure.cloud: {why}", path.display()))?;
+        }
+        if config.azure.operation_timeout_seconds == Some(0) {
+            anyhow::bail!("invalid configuration file {}: azure.operation_timeout_seconds is 0; it must be at least 1", path.display());
         }
         for (account, role) in &config.aws.accounts {
             let valid_account = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());

@@ -1,0 +1,255 @@
+//! `isolate` for `azure.compute.vm` and `azure.network.nic`: a deny-all network security group,
+//! one per region and resource group and reused, associated with every interface of the target.
+//!
+//! Each interface is read whole and written back whole with `If-Match`, with only its
+//! `networkSecurityGroup` changed, so that no IP configuration or other setting is lost. The
+//! journal keeps each interface's prior group (or none); rollback restores it and deletes the
+//! isolation group once nothing uses it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
+use serde_json::{Map, Value, json};
+
+use crate::assess::assess_field;
+use crate::http::Http;
+use crate::ids::{ArmId, COMPUTE_API, NETWORK_API, VM, same_id};
+use crate::nsg_model::{is_isolation_group, isolation_group};
+
+/// Creates the isolation group.
+pub(crate) const GROUP: &str = "azure.isolation_nsg";
+/// Sets one interface's group.
+pub(crate) const INTERFACE: &str = "azure.nic_nsg";
+
+pub(crate) struct Isolate {
+    http: Arc<Http>,
+    resource_type: &'static str,
+}
+
+impl Isolate {
+    pub(crate) fn new(http: Arc<Http>, resource_type: &'static str) -> Self {
+        Isolate { http, resource_type }
+    }
+}
+
+fn nsg_of(nic: &Value) -> Value {
+    nic.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null)
+}
+
+fn location_of(resource: &Value, id: &str) -> Result<String, ActionError> {
+    resource.get("location").and_then(Value::as_str).map(str::to_string).ok_or_else(|| ActionError::new(ErrorKind::Other, format!("{id} has no location")).with_resource(id))
+}
+
+fn arm_id(target: &Target) -> Result<ArmId, ActionError> {
+    ArmId::parse(&target.id).ok_or_else(|| ActionError::new(ErrorKind::Invalid, format!("{} is not an ARM resource id", target.id)))
+}
+
+/// The isolation group's name in a region.
+fn group_name(location: &str) -> String {
+    format!("contain-isolation-{}", location.to_ascii_lowercase())
+}
+
+impl Isolate {
+    /// Sets an interface's group to `group` (or none), keeping the rest of the interface.
+    async fn set_group(&self, context: &CallContext, nic: &str, group: &Value) -> Result<Value, ActionError> {
+        let finished = self
+            .http
+            .update_resource(context, nic, NETWORK_API, &format!("setting the network security group of {nic}"), |body| {
+                if crate::assess::same_value(&nsg_of(body), group) {
+                    return Ok(false);
+                }
+                let properties = body.get_mut("properties").and_then(Value::as_object_mut).ok_or_else(|| ActionError::new(ErrorKind::Other, format!("{nic} has no properties")))?;
+                match group {
+                    Value::Null => properties.remove("networkSecurityGroup"),
+                    id => properties.insert("networkSecurityGroup".to_string(), json!({ "id": id })),
+                };
+                Ok(true)
+            })
+            .await?;
+        Ok(json!({ "nsg": group, "operation": finished.and_then(|f| f.operation) }))
+    }
+}
+
+#[async_trait]
+impl Action for Isolate {
+    fn kind(&self) -> ActionKind {
+        ActionKind::Isolate
+    }
+
+    fn resource_type(&self) -> &'static str {
+        self.resource_type
+    }
+
+    fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
+        options.keys().map(|key| OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: isolate on {} takes no options", self.resource_type) }).collect()
+    }
+
+    async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
+        let id = arm_id(target)?;
+        let (location, nic_ids) = if self.resource_type == VM {
+            let vm = self.http.require_resource(context, &target.id, COMPUTE_API).await?.body;
+            let nics: Vec<String> = vm
+                .pointer("/properties/networkProfile/networkInterfaces")
+                .and_then(Value::as_array)
+                .map(|nics| nics.iter().filter_map(|nic| nic.get("id").and_then(Value::as_str).map(str::to_string)).collect())
+                .unwrap_or_default();
+            (location_of(&vm, &target.id)?, nics)
+        } else {
+            let nic = self.http.require_resource(context, &target.id, NETWORK_API).await?.body;
+            (location_of(&nic, &target.id)?, vec![target.id.clone()])
+        };
+
+        let mut interfaces = Vec::new();
+        for nic_id in &nic_ids {
+            let nic = self.http.require_resource(context, nic_id, NETWORK_API).await?.body;
+            let configurations = nic.pointer("/properties/ipConfigurations").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+            interfaces.push(json!({ "id": nic.get("id").cloned().unwrap_or(json!(nic_id)), "nsg": nsg_of(&nic), "ip_configurations": configurations }));
+        }
+
+        let group_id = id.sibling("Microsoft.Network/networkSecurityGroups", &group_name(&location));
+        let group = self.http.read_resource(context, &group_id, NETWORK_API).await?;
+        Ok(json!({
+            "location": location,
+            "interfaces": interfaces,
+            "isolation_group": {
+                "id": group_id,
+                "exists": group.is_some(),
+                "managed": group.as_ref().is_some_and(|g| is_isolation_group(&g.body)),
+            },
+        }))
+    }
+
+    fn plan(&self, target: &Target, _options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
+        let group = &state["isolation_group"];
+        let group_id = group["id"].as_str().unwrap_or_default().to_string();
+        let interfaces = state["interfaces"].as_array().cloned().unwrap_or_default();
+        let mut plan = TargetPlan { state: state.clone(), ..TargetPlan::default() };
+
+        if interfaces.is_empty() {
+            plan.uncontainable = Some(format!("{} has no network interface to isolate", target.id));
+            return Ok(plan);
+        }
+        if group["exists"] == true && group["managed"] != true {
+            plan.uncontainable = Some(format!("a network security group {group_id} exists that contain did not create (it lacks the contain:managed tag): rename or tag it, then plan again"));
+            return Ok(plan);
+        }
+
+        if group["exists"] != true {
+            plan.operations.push(Operation {
+                id: format!("group:{}", group_id.rsplit('/').next().unwrap_or_default()),
+                kind: GROUP.to_string(),
+                subject: group_id.clone(),
+                description: format!("create the deny-all network security group {group_id} (inbound and outbound denied at priority 100, flushConnection on)"),
+                prior: json!({ "exists": false }),
+                desired: json!({ "exists": true }),
+                reversible: true,
+            });
+        }
+        for interface in &interfaces {
+            let nic = interface["id"].as_str().unwrap_or_default();
+            if interface["nsg"].as_str().is_some_and(|nsg| same_id(nsg, &group_id)) {
+                continue;
+            }
+            let before = interface["nsg"].as_str().map(|nsg| format!("from {nsg}")).unwrap_or_else(|| "from no group".to_string());
+            plan.operations.push(Operation {
+                id: format!("interface:{}", nic.rsplit('/').next().unwrap_or_default()),
+                kind: INTERFACE.to_string(),
+                subject: nic.to_string(),
+                description: format!(
+                    "move {nic} {before} to the isolation group, keeping its {} IP configuration(s) and every other setting",
+                    interface["ip_configurations"]
+                ),
+                prior: json!({ "nsg": interface["nsg"] }),
+                desired: json!({ "nsg": group_id }),
+                reversible: true,
+            });
+        }
+
+        if plan.operations.is_empty() {
+            plan.notes.push(format!("already isolated: every interface of {} is in {group_id}", target.id));
+        } else {
+            plan.notes.push(
+                "NSGs are stateful: the isolation group sets flushConnection, so flows are evaluated again when its rules change; a flow established before the \
+                 association may live on until Azure evaluates it again (minutes), and traffic Azure's platform sends (DHCP, DNS to 168.63.129.16, health probes) is not filtered by NSGs"
+                    .to_string(),
+            );
+            plan.notes.push("a group on the interface's subnet still applies too; an allow there cannot open what the isolation group denies".to_string());
+        }
+        plan.outputs.insert("isolation_group".to_string(), json!(group_id));
+        Ok(plan)
+    }
+
+    async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        match operation.kind.as_str() {
+            GROUP => {
+                let group = self.http.read_resource(context, &operation.subject, NETWORK_API).await?;
+                Ok(match group {
+                    None => json!({ "exists": false }),
+                    Some(group) if is_isolation_group(&group.body) => json!({ "exists": true }),
+                    Some(_) => json!({ "exists": true, "managed": false }),
+                })
+            }
+            INTERFACE => {
+                let nic = self.http.require_resource(context, &operation.subject, NETWORK_API).await?;
+                Ok(json!({ "nsg": nsg_of(&nic.body) }))
+            }
+            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
+        }
+    }
+
+    fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+        match operation.kind.as_str() {
+            GROUP if current.get("managed") == Some(&Value::Bool(false)) => {
+                Assessment::Diverged { detail: format!("{} exists but contain did not create it", operation.subject) }
+            }
+            GROUP => assess_field(operation, current, applied, "exists"),
+            _ => assess_field(operation, current, applied, "nsg"),
+        }
+    }
+
+    async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        match operation.kind.as_str() {
+            GROUP => {
+                if self.http.read_resource(context, &operation.subject, NETWORK_API).await?.is_some_and(|g| is_isolation_group(&g.body)) {
+                    return Ok(json!({ "exists": true }));
+                }
+                let location = ArmId::parse(&operation.subject)
+                    .and_then(|id| id.name.strip_prefix("contain-isolation-").map(str::to_string))
+                    .ok_or_else(|| ActionError::new(ErrorKind::Invalid, format!("{} is not an isolation group id", operation.subject)))?;
+                let body = isolation_group(&location, &context.run_id);
+                let finished = self.http.put_resource(context, &operation.subject, NETWORK_API, &body, None, &format!("creating {}", operation.subject)).await?;
+                Ok(json!({ "exists": true, "operation": finished.operation }))
+            }
+            INTERFACE => self.set_group(context, &operation.subject, &operation.desired["nsg"]).await,
+            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
+        }
+    }
+
+    async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
+        match operation.kind.as_str() {
+            GROUP => {
+                let Some(group) = self.http.read_resource(context, &operation.subject, NETWORK_API).await? else {
+                    return Ok(Vec::new());
+                };
+                if !is_isolation_group(&group.body) {
+                    return Ok(vec![format!("{} no longer carries contain's tag: kept", operation.subject)]);
+                }
+                let users: usize = ["networkInterfaces", "subnets"]
+                    .iter()
+                    .map(|key| group.body.pointer(&format!("/properties/{key}")).and_then(Value::as_array).map(Vec::len).unwrap_or(0))
+                    .sum();
+                if users > 0 {
+                    return Ok(vec![format!("{} still isolates {users} interface(s) or subnet(s), of other runs: kept; the last rollback deletes it", operation.subject)]);
+                }
+                self.http.delete_resource(context, &operation.subject, NETWORK_API, group.etag.as_deref(), &format!("deleting {}", operation.subject)).await?;
+                Ok(Vec::new())
+            }
+            INTERFACE => {
+                self.set_group(context, &operation.subject, &operation.prior["nsg"]).await?;
+                Ok(Vec::new())
+            }
+            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The Azure and Entra ID provider of contain.
+//!
+//! Resource types and their actions:
+//!
+//! - `azure.compute.vm`: isolate (`isolate`) and block (`block`).
+//! - `azure.network.nic`: isolate.
+//! - `azure.network.nsg`: block.
+//! - `azure.entra.user`: revoke (`entra_user`).
+//! - `azure.entra.service_principal`: disable_sso (`service_principal`).
+//!
+//! `http` is the one client, on azure_core's pipeline with its retries off; `lro` polls
+//! long-running operations; `arm` reads and writes whole resources with `If-Match`; `credential`
+//! is the credential chain; `cloud` the endpoints of each Azure cloud and their overrides.
+
+mod arm;
+mod assess;
+mod block;
+mod block_options;
+mod cloud;
+mod credential;
+mod entra_user;
+mod graph;
+mod http;
+mod ids;
+mod isolate;
+mod lro;
+mod nsg_model;
+mod pacing;
+mod priority;
+mod provider;
+mod service_principal;
+
+pub use cloud::{ARM_ENDPOINT_VAR, AUTHORITY_HOST_VAR, Cloud, Endpoints, GRAPH_ENDPOINT_VAR};
+pub use ids::{NIC, NSG, SERVICE_PRINCIPAL, USER, VM};
+pub use provider::{AzureProvider, AzureSettings};
+
+/// A client for plan tests that never sends a request.
+#[cfg(test)]
+pub(crate) fn test_http() -> http::Http {
+    http::Http::new(Endpoints::with_overrides(Cloud::Public, |_| Some("http://127.0.0.1:9".to_string())), false, http::Timing::default())
+}
