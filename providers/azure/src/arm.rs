@@ -4,12 +4,15 @@
 //! `If-Match` for NICs, NSGs or subnets. So a resource is read as JSON, changed in the one field
 //! concerned, and written back whole with the ETag of the read.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use azure_core::Method;
 use contain_core::{ActionError, CallContext, ErrorKind};
 use serde_json::Value;
 
 use crate::http::{Api, Http};
-use crate::ids::arm_path;
+use crate::ids::{ArmId, arm_path};
 use crate::lro::Finished;
 
 /// A resource as read, with its ETag.
@@ -17,6 +20,17 @@ use crate::lro::Finished;
 pub(crate) struct Read {
     pub(crate) body: Value,
     pub(crate) etag: Option<String>,
+}
+
+/// One lock per top-level resource (an NSG, a VNet with its subnets, a NIC), so that this
+/// process sends one write at a time to each: ARM answers concurrent writes to one parent with
+/// 409 `AnotherOperationInProgress`.
+static PARENT_LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+
+async fn lock_parent(id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    let key = ArmId::top_level(id).to_ascii_lowercase();
+    let lock = PARENT_LOCKS.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+    lock.lock_owned().await
 }
 
 /// How many times a write whose ETag went stale is read and tried again.
@@ -39,12 +53,18 @@ impl Http {
 
     /// Writes a resource whole and waits for its operation.
     pub(crate) async fn put_resource(&self, context: &CallContext, id: &str, api_version: &str, body: &Value, if_match: Option<&str>, what: &str) -> Result<Finished, ActionError> {
+        let _parent = lock_parent(id).await;
+        self.put_unlocked(context, id, api_version, body, if_match, what).await
+    }
+
+    async fn put_unlocked(&self, context: &CallContext, id: &str, api_version: &str, body: &Value, if_match: Option<&str>, what: &str) -> Result<Finished, ActionError> {
         let reply = self.send(context, Api::Arm, Method::Put, &arm_path(id, api_version), Some(body), if_match).await?;
         self.finish(context, &reply, what).await
     }
 
     /// Deletes a resource and waits for its operation.
     pub(crate) async fn delete_resource(&self, context: &CallContext, id: &str, api_version: &str, if_match: Option<&str>, what: &str) -> Result<Finished, ActionError> {
+        let _parent = lock_parent(id).await;
         let reply = self.send(context, Api::Arm, Method::Delete, &arm_path(id, api_version), None, if_match).await?;
         self.finish(context, &reply, what).await
     }
@@ -60,6 +80,7 @@ impl Http {
         what: &str,
         change: impl Fn(&mut Value) -> Result<bool, ActionError>,
     ) -> Result<Option<Finished>, ActionError> {
+        let _parent = lock_parent(id).await;
         let mut attempt = 1;
         loop {
             let read = self.require_resource(context, id, api_version).await?;
@@ -67,7 +88,7 @@ impl Http {
             if !change(&mut body)? {
                 return Ok(None);
             }
-            match self.put_resource(context, id, api_version, &body, read.etag.as_deref(), what).await {
+            match self.put_unlocked(context, id, api_version, &body, read.etag.as_deref(), what).await {
                 Err(error) if error.code.as_deref() == Some("PreconditionFailed") && attempt < STALE_ATTEMPTS => {
                     tracing::info!("{what}: {id} changed since it was read; reading it again");
                     attempt += 1;

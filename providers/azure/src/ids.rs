@@ -5,6 +5,8 @@ use contain_core::{Target, TargetParseError};
 pub const VM: &str = "azure.compute.vm";
 pub const NIC: &str = "azure.network.nic";
 pub const NSG: &str = "azure.network.nsg";
+pub const VNET: &str = "azure.network.vnet";
+pub const SUBNET: &str = "azure.network.subnet";
 pub const USER: &str = "azure.entra.user";
 pub const SERVICE_PRINCIPAL: &str = "azure.entra.service_principal";
 
@@ -44,6 +46,15 @@ impl ArmId {
         Some(ArmId { subscription: parts[1].to_string(), resource_group: parts[3].to_string(), resource_type, name: parts[parts.len() - 1].to_string() })
     }
 
+    /// The id of the top-level resource this id names or lies under: a subnet's VNet.
+    pub(crate) fn top_level(id: &str) -> String {
+        id.trim_start_matches('/').split('/').take(8).fold(String::new(), |mut path, part| {
+            path.push('/');
+            path.push_str(part);
+            path
+        })
+    }
+
     /// The id of a resource of `resource_type` named `name` in the same resource group.
     pub(crate) fn sibling(&self, resource_type: &str, name: &str) -> String {
         format!("/subscriptions/{}/resourceGroups/{}/providers/{resource_type}/{name}", self.subscription, self.resource_group)
@@ -77,6 +88,8 @@ pub(crate) fn parse_target(resource_type: &str, value: &str) -> Result<Target, T
         VM => arm("Microsoft.Compute/virtualMachines", expected(VM)),
         NIC => arm("Microsoft.Network/networkInterfaces", expected(NIC)),
         NSG => arm("Microsoft.Network/networkSecurityGroups", expected(NSG)),
+        VNET => arm("Microsoft.Network/virtualNetworks", expected(VNET)),
+        SUBNET => arm("Microsoft.Network/virtualNetworks/subnets", expected(SUBNET)),
         USER if is_guid(value) || (value.contains('@') && !value.contains('/') && !value.starts_with('@') && !value.ends_with('@')) => {
             Ok(Target { resource_type: USER.to_string(), id: value.to_string(), region: None, account: None })
         }
@@ -93,6 +106,8 @@ pub(crate) fn expected(resource_type: &str) -> &'static str {
         VM => "a virtual machine resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>",
         NIC => "a network interface resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/networkInterfaces/<name>",
         NSG => "a network security group resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/networkSecurityGroups/<name>",
+        VNET => "a virtual network resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<name>",
+        SUBNET => "a subnet resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<name>",
         USER => "an Entra ID user object id (a GUID) or user principal name (alice@contoso.com)",
         SERVICE_PRINCIPAL => "an enterprise application's service principal object id (a GUID), or appId:<application id>",
         _ => "a resource type the Azure provider handles",

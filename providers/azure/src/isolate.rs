@@ -15,10 +15,8 @@ use serde_json::{Map, Value, json};
 use crate::assess::assess_field;
 use crate::http::Http;
 use crate::ids::{ArmId, COMPUTE_API, NETWORK_API, VM, same_id};
-use crate::nsg_model::{is_isolation_group, isolation_group};
+use crate::isolation_group::{GROUP, STATEFUL_NOTE, assess_group, create_group, delete_group_if_unused, foreign_group, group_operation, inspect_group, read_group};
 
-/// Creates the isolation group.
-pub(crate) const GROUP: &str = "azure.isolation_nsg";
 /// Sets one interface's group.
 pub(crate) const INTERFACE: &str = "azure.nic_nsg";
 
@@ -45,10 +43,6 @@ fn arm_id(target: &Target) -> Result<ArmId, ActionError> {
     ArmId::parse(&target.id).ok_or_else(|| ActionError::new(ErrorKind::Invalid, format!("{} is not an ARM resource id", target.id)))
 }
 
-/// The isolation group's name in a region.
-fn group_name(location: &str) -> String {
-    format!("contain-isolation-{}", location.to_ascii_lowercase())
-}
 
 impl Isolate {
     /// Sets an interface's group to `group` (or none), keeping the rest of the interface.
@@ -107,17 +101,8 @@ impl Action for Isolate {
             interfaces.push(json!({ "id": nic.get("id").cloned().unwrap_or(json!(nic_id)), "nsg": nsg_of(&nic), "ip_configurations": configurations }));
         }
 
-        let group_id = id.sibling("Microsoft.Network/networkSecurityGroups", &group_name(&location));
-        let group = self.http.read_resource(context, &group_id, NETWORK_API).await?;
-        Ok(json!({
-            "location": location,
-            "interfaces": interfaces,
-            "isolation_group": {
-                "id": group_id,
-                "exists": group.is_some(),
-                "managed": group.as_ref().is_some_and(|g| is_isolation_group(&g.body)),
-            },
-        }))
+        let group = inspect_group(&self.http, context, &id, &location).await?;
+        Ok(json!({ "location": location, "interfaces": interfaces, "isolation_group": group }))
     }
 
     fn plan(&self, target: &Target, _options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
@@ -130,21 +115,13 @@ impl Action for Isolate {
             plan.uncontainable = Some(format!("{} has no network interface to isolate", target.id));
             return Ok(plan);
         }
-        if group["exists"] == true && group["managed"] != true {
-            plan.uncontainable = Some(format!("a network security group {group_id} exists that contain did not create (it lacks the contain:managed tag): rename or tag it, then plan again"));
+        if let Some(reason) = foreign_group(group) {
+            plan.uncontainable = Some(reason);
             return Ok(plan);
         }
 
         if group["exists"] != true {
-            plan.operations.push(Operation {
-                id: format!("group:{}", group_id.rsplit('/').next().unwrap_or_default()),
-                kind: GROUP.to_string(),
-                subject: group_id.clone(),
-                description: format!("create the deny-all network security group {group_id} (inbound and outbound denied at priority 100, flushConnection on)"),
-                prior: json!({ "exists": false }),
-                desired: json!({ "exists": true }),
-                reversible: true,
-            });
+            plan.operations.push(group_operation(&group_id));
         }
         for interface in &interfaces {
             let nic = interface["id"].as_str().unwrap_or_default();
@@ -169,11 +146,7 @@ impl Action for Isolate {
         if plan.operations.is_empty() {
             plan.notes.push(format!("already isolated: every interface of {} is in {group_id}", target.id));
         } else {
-            plan.notes.push(
-                "NSGs are stateful: the isolation group sets flushConnection, so flows are evaluated again when its rules change; a flow established before the \
-                 association may live on until Azure evaluates it again (minutes), and traffic Azure's platform sends (DHCP, DNS to 168.63.129.16, health probes) is not filtered by NSGs"
-                    .to_string(),
-            );
+            plan.notes.push(STATEFUL_NOTE.to_string());
             plan.notes.push("a group on the interface's subnet still applies too; an allow there cannot open what the isolation group denies".to_string());
         }
         plan.outputs.insert("isolation_group".to_string(), json!(group_id));
@@ -182,14 +155,7 @@ impl Action for Isolate {
 
     async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         match operation.kind.as_str() {
-            GROUP => {
-                let group = self.http.read_resource(context, &operation.subject, NETWORK_API).await?;
-                Ok(match group {
-                    None => json!({ "exists": false }),
-                    Some(group) if is_isolation_group(&group.body) => json!({ "exists": true }),
-                    Some(_) => json!({ "exists": true, "managed": false }),
-                })
-            }
+            GROUP => read_group(&self.http, context, &operation.subject).await,
             INTERFACE => {
                 let nic = self.http.require_resource(context, &operation.subject, NETWORK_API).await?;
                 Ok(json!({ "nsg": nsg_of(&nic.body) }))
@@ -200,27 +166,14 @@ impl Action for Isolate {
 
     fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
         match operation.kind.as_str() {
-            GROUP if current.get("managed") == Some(&Value::Bool(false)) => {
-                Assessment::Diverged { detail: format!("{} exists but contain did not create it", operation.subject) }
-            }
-            GROUP => assess_field(operation, current, applied, "exists"),
+            GROUP => assess_group(operation, current, applied),
             _ => assess_field(operation, current, applied, "nsg"),
         }
     }
 
     async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         match operation.kind.as_str() {
-            GROUP => {
-                if self.http.read_resource(context, &operation.subject, NETWORK_API).await?.is_some_and(|g| is_isolation_group(&g.body)) {
-                    return Ok(json!({ "exists": true }));
-                }
-                let location = ArmId::parse(&operation.subject)
-                    .and_then(|id| id.name.strip_prefix("contain-isolation-").map(str::to_string))
-                    .ok_or_else(|| ActionError::new(ErrorKind::Invalid, format!("{} is not an isolation group id", operation.subject)))?;
-                let body = isolation_group(&location, &context.run_id);
-                let finished = self.http.put_resource(context, &operation.subject, NETWORK_API, &body, None, &format!("creating {}", operation.subject)).await?;
-                Ok(json!({ "exists": true, "operation": finished.operation }))
-            }
+            GROUP => create_group(&self.http, context, &operation.subject).await,
             INTERFACE => self.set_group(context, &operation.subject, &operation.desired["nsg"]).await,
             other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
         }
@@ -228,23 +181,7 @@ impl Action for Isolate {
 
     async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
         match operation.kind.as_str() {
-            GROUP => {
-                let Some(group) = self.http.read_resource(context, &operation.subject, NETWORK_API).await? else {
-                    return Ok(Vec::new());
-                };
-                if !is_isolation_group(&group.body) {
-                    return Ok(vec![format!("{} no longer carries contain's tag: kept", operation.subject)]);
-                }
-                let users: usize = ["networkInterfaces", "subnets"]
-                    .iter()
-                    .map(|key| group.body.pointer(&format!("/properties/{key}")).and_then(Value::as_array).map(Vec::len).unwrap_or(0))
-                    .sum();
-                if users > 0 {
-                    return Ok(vec![format!("{} still isolates {users} interface(s) or subnet(s), of other runs: kept; the last rollback deletes it", operation.subject)]);
-                }
-                self.http.delete_resource(context, &operation.subject, NETWORK_API, group.etag.as_deref(), &format!("deleting {}", operation.subject)).await?;
-                Ok(Vec::new())
-            }
+            GROUP => delete_group_if_unused(&self.http, context, &operation.subject).await,
             INTERFACE => {
                 self.set_group(context, &operation.subject, &operation.prior["nsg"]).await?;
                 Ok(Vec::new())

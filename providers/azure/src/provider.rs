@@ -8,8 +8,9 @@ use crate::block::Block;
 use crate::cloud::{Cloud, Endpoints};
 use crate::entra_user::RevokeUser;
 use crate::http::{Api, Http, Timing};
-use crate::ids::{NIC, NSG, SERVICE_PRINCIPAL, USER, VM, expected, parse_target};
+use crate::ids::{NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET, expected, parse_target};
 use crate::isolate::Isolate;
+use crate::isolate_network::IsolateNetwork;
 use crate::service_principal::DisableApplication;
 
 /// Settings of the Azure provider.
@@ -38,6 +39,8 @@ pub struct AzureProvider {
     http: Arc<Http>,
     isolate_vm: Arc<Isolate>,
     isolate_nic: Arc<Isolate>,
+    isolate_vnet: Arc<IsolateNetwork>,
+    isolate_subnet: Arc<IsolateNetwork>,
     block_nsg: Arc<Block>,
     block_vm: Arc<Block>,
     revoke_user: Arc<RevokeUser>,
@@ -51,6 +54,8 @@ impl AzureProvider {
         AzureProvider {
             isolate_vm: Arc::new(Isolate::new(http.clone(), VM)),
             isolate_nic: Arc::new(Isolate::new(http.clone(), NIC)),
+            isolate_vnet: Arc::new(IsolateNetwork::new(http.clone(), VNET)),
+            isolate_subnet: Arc::new(IsolateNetwork::new(http.clone(), SUBNET)),
             block_nsg: Arc::new(Block::new(http.clone(), NSG)),
             block_vm: Arc::new(Block::new(http.clone(), VM)),
             revoke_user: Arc::new(RevokeUser::new(http.clone())),
@@ -89,6 +94,8 @@ impl Provider for AzureProvider {
             ResourceTypeInfo { name: VM, expected: expected(VM), actions: vec![ActionKind::Isolate, ActionKind::Block] },
             ResourceTypeInfo { name: NIC, expected: expected(NIC), actions: vec![ActionKind::Isolate] },
             ResourceTypeInfo { name: NSG, expected: expected(NSG), actions: vec![ActionKind::Block] },
+            ResourceTypeInfo { name: VNET, expected: expected(VNET), actions: vec![ActionKind::Isolate] },
+            ResourceTypeInfo { name: SUBNET, expected: expected(SUBNET), actions: vec![ActionKind::Isolate] },
             ResourceTypeInfo { name: USER, expected: expected(USER), actions: vec![ActionKind::Revoke] },
             ResourceTypeInfo { name: SERVICE_PRINCIPAL, expected: expected(SERVICE_PRINCIPAL), actions: vec![ActionKind::DisableSso] },
         ]
@@ -102,6 +109,8 @@ impl Provider for AzureProvider {
         match (kind, resource_type) {
             (ActionKind::Isolate, VM) => Some(self.isolate_vm.clone()),
             (ActionKind::Isolate, NIC) => Some(self.isolate_nic.clone()),
+            (ActionKind::Isolate, VNET) => Some(self.isolate_vnet.clone()),
+            (ActionKind::Isolate, SUBNET) => Some(self.isolate_subnet.clone()),
             (ActionKind::Block, NSG) => Some(self.block_nsg.clone()),
             (ActionKind::Block, VM) => Some(self.block_vm.clone()),
             (ActionKind::Revoke, USER) => Some(self.revoke_user.clone()),

@@ -1,0 +1,209 @@
+//! `isolate` for `azure.network.vnet` and `azure.network.subnet`: the deny-all isolation group
+//! associated with every subnet, each prior association journaled.
+//!
+//! Subnets that cannot take a group or need special care (the gateway, firewall, bastion and
+//! route server subnets, and subnets delegated to a service) are reported in the plan and
+//! skipped, not failed half-way. The plan shows the blast radius: the IP configurations (NICs)
+//! in each subnet.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
+use serde_json::{Map, Value, json};
+
+use crate::assess::{assess_field, same_value};
+use crate::http::Http;
+use crate::ids::{ArmId, NETWORK_API, SUBNET, same_id};
+use crate::isolation_group::{GROUP, STATEFUL_NOTE, assess_group, create_group, delete_group_if_unused, foreign_group, group_operation, inspect_group, read_group};
+
+/// Sets one subnet's group.
+pub(crate) const SUBNET_GROUP: &str = "azure.subnet_nsg";
+
+/// Subnets Azure reserves for a service, which must not be isolated by a group.
+const RESERVED_SUBNETS: &[&str] = &["GatewaySubnet", "AzureFirewallSubnet", "AzureFirewallManagementSubnet", "AzureBastionSubnet", "RouteServerSubnet"];
+
+pub(crate) struct IsolateNetwork {
+    http: Arc<Http>,
+    resource_type: &'static str,
+}
+
+impl IsolateNetwork {
+    pub(crate) fn new(http: Arc<Http>, resource_type: &'static str) -> Self {
+        IsolateNetwork { http, resource_type }
+    }
+
+    async fn set_group(&self, context: &CallContext, subnet: &str, group: &Value) -> Result<Value, ActionError> {
+        let finished = self
+            .http
+            .update_resource(context, subnet, NETWORK_API, &format!("setting the network security group of {subnet}"), |body| {
+                let current = body.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null);
+                if same_value(&current, group) {
+                    return Ok(false);
+                }
+                let properties = body.get_mut("properties").and_then(Value::as_object_mut).ok_or_else(|| ActionError::new(ErrorKind::Other, format!("{subnet} has no properties")))?;
+                match group {
+                    Value::Null => properties.remove("networkSecurityGroup"),
+                    id => properties.insert("networkSecurityGroup".to_string(), json!({ "id": id })),
+                };
+                Ok(true)
+            })
+            .await?;
+        Ok(json!({ "nsg": group, "operation": finished.and_then(|f| f.operation) }))
+    }
+}
+
+/// Why a subnet is skipped, if it is.
+fn skip_reason(subnet: &Value) -> Option<String> {
+    let name = subnet["name"].as_str().unwrap_or_default();
+    if RESERVED_SUBNETS.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {
+        return Some(format!("{name} is reserved for an Azure service, which a deny-all group would break"));
+    }
+    let delegations = subnet.pointer("/properties/delegations").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(service) = delegations.first().and_then(|d| d.pointer("/properties/serviceName")).and_then(Value::as_str) {
+        return Some(format!("{name} is delegated to {service}, whose own rules a deny-all group would break"));
+    }
+    None
+}
+
+fn subnet_view(subnet: &Value) -> Value {
+    let configurations = subnet.pointer("/properties/ipConfigurations").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+    json!({
+        "id": subnet["id"],
+        "name": subnet["name"],
+        "nsg": subnet.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null),
+        "ip_configurations": configurations,
+        "skip": skip_reason(subnet),
+    })
+}
+
+#[async_trait]
+impl Action for IsolateNetwork {
+    fn kind(&self) -> ActionKind {
+        ActionKind::Isolate
+    }
+
+    fn resource_type(&self) -> &'static str {
+        self.resource_type
+    }
+
+    fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
+        options.keys().map(|key| OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: isolate on {} takes no options", self.resource_type) }).collect()
+    }
+
+    async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
+        let id = ArmId::parse(&target.id).ok_or_else(|| ActionError::new(ErrorKind::Invalid, format!("{} is not an ARM resource id", target.id)))?;
+        let network = self.http.require_resource(context, &ArmId::top_level(&target.id), NETWORK_API).await?.body;
+        let location = network["location"].as_str().unwrap_or_default().to_string();
+        let subnets: Vec<Value> = if self.resource_type == SUBNET {
+            vec![self.http.require_resource(context, &target.id, NETWORK_API).await?.body]
+        } else {
+            network.pointer("/properties/subnets").and_then(Value::as_array).cloned().unwrap_or_default()
+        };
+        let group = inspect_group(&self.http, context, &id, &location).await?;
+        Ok(json!({ "location": location, "subnets": subnets.iter().map(subnet_view).collect::<Vec<_>>(), "isolation_group": group }))
+    }
+
+    fn plan(&self, target: &Target, _options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
+        let group = &state["isolation_group"];
+        let group_id = group["id"].as_str().unwrap_or_default().to_string();
+        let subnets = state["subnets"].as_array().cloned().unwrap_or_default();
+        let mut plan = TargetPlan { state: state.clone(), ..TargetPlan::default() };
+        if let Some(reason) = foreign_group(group) {
+            plan.uncontainable = Some(reason);
+            return Ok(plan);
+        }
+
+        let mut changes = Vec::new();
+        for subnet in &subnets {
+            let name = subnet["name"].as_str().unwrap_or_default();
+            if let Some(reason) = subnet["skip"].as_str() {
+                plan.notes.push(format!("skipped: {reason}"));
+                continue;
+            }
+            if subnet["nsg"].as_str().is_some_and(|nsg| same_id(nsg, &group_id)) {
+                continue;
+            }
+            let before = subnet["nsg"].as_str().map(|nsg| format!("from {nsg}")).unwrap_or_else(|| "from no group".to_string());
+            changes.push(Operation {
+                id: format!("subnet:{name}"),
+                kind: SUBNET_GROUP.to_string(),
+                subject: subnet["id"].as_str().unwrap_or_default().to_string(),
+                description: format!("move subnet {name} {before} to the isolation group: cuts {} IP configuration(s) (NICs) in it", subnet["ip_configurations"]),
+                prior: json!({ "nsg": subnet["nsg"] }),
+                desired: json!({ "nsg": group_id }),
+                reversible: true,
+            });
+        }
+
+        if changes.is_empty() {
+            let isolable = subnets.iter().filter(|s| s["skip"].is_null()).count();
+            if isolable == 0 {
+                plan.uncontainable = Some(format!("not contained: {} has no subnet that can take the isolation group", target.id));
+            } else {
+                plan.notes.push(format!("already isolated: every subnet of {} that can take a group is in {group_id}", target.id));
+            }
+            return Ok(plan);
+        }
+        if group["exists"] != true {
+            plan.operations.push(group_operation(&group_id));
+        }
+        plan.operations.extend(changes);
+        let radius: u64 = subnets.iter().filter(|s| s["skip"].is_null()).filter_map(|s| s["ip_configurations"].as_u64()).sum();
+        plan.notes.push(format!("blast radius: {radius} IP configuration(s) in the subnets to isolate lose all traffic, peered networks included"));
+        plan.notes.push(STATEFUL_NOTE.to_string());
+        plan.notes.push("a group on each NIC still applies too; an allow there cannot open what the subnet's isolation group denies".to_string());
+        plan.outputs.insert("isolation_group".to_string(), json!(group_id));
+        Ok(plan)
+    }
+
+    async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        match operation.kind.as_str() {
+            GROUP => read_group(&self.http, context, &operation.subject).await,
+            SUBNET_GROUP => {
+                let subnet = self.http.require_resource(context, &operation.subject, NETWORK_API).await?.body;
+                Ok(json!({ "nsg": subnet.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null) }))
+            }
+            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
+        }
+    }
+
+    fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+        match operation.kind.as_str() {
+            GROUP => assess_group(operation, current, applied),
+            _ => assess_field(operation, current, applied, "nsg"),
+        }
+    }
+
+    async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        match operation.kind.as_str() {
+            GROUP => create_group(&self.http, context, &operation.subject).await,
+            SUBNET_GROUP => self.set_group(context, &operation.subject, &operation.desired["nsg"]).await,
+            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
+        }
+    }
+
+    async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
+        match operation.kind.as_str() {
+            GROUP => delete_group_if_unused(&self.http, context, &operation.subject).await,
+            SUBNET_GROUP => {
+                self.set_group(context, &operation.subject, &operation.prior["nsg"]).await?;
+                Ok(Vec::new())
+            }
+            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_delegated_subnets_are_skipped() {
+        assert!(skip_reason(&json!({ "name": "GatewaySubnet" })).unwrap().contains("reserved"));
+        let delegated = json!({ "name": "web", "properties": { "delegations": [{ "properties": { "serviceName": "Microsoft.Web/serverFarms" } }] } });
+        assert!(skip_reason(&delegated).unwrap().contains("Microsoft.Web/serverFarms"));
+        assert_eq!(skip_reason(&json!({ "name": "app", "properties": {} })), None);
+    }
+}

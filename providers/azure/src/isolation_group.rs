@@ -1,0 +1,101 @@
+//! The deny-all isolation group that the isolate actions share: one per region and resource
+//! group, created by the first run that needs it, reused by the others, and deleted by the
+//! rollback that finds it unused.
+
+use contain_core::{ActionError, Assessment, CallContext, ErrorKind, Operation};
+use serde_json::{Value, json};
+
+use crate::assess::assess_field;
+use crate::http::Http;
+use crate::ids::{ArmId, NETWORK_API};
+use crate::nsg_model::{is_isolation_group, isolation_group};
+
+/// The operation kind that creates the isolation group.
+pub(crate) const GROUP: &str = "azure.isolation_nsg";
+
+/// What the plan says about NSG statefulness.
+pub(crate) const STATEFUL_NOTE: &str = "NSGs are stateful: the isolation group sets flushConnection, so flows are evaluated again when its rules change. \
+     A flow established before the association may live on until Azure evaluates it again, and traffic of Azure's platform (DHCP, DNS to 168.63.129.16, \
+     health probes) is not filtered by NSGs";
+
+const NAME_PREFIX: &str = "contain-isolation-";
+
+/// Reads whether the isolation group of `location` exists in the resource group of `scope`,
+/// and whether contain created it.
+pub(crate) async fn inspect_group(http: &Http, context: &CallContext, scope: &ArmId, location: &str) -> Result<Value, ActionError> {
+    let id = scope.sibling("Microsoft.Network/networkSecurityGroups", &format!("{NAME_PREFIX}{}", location.to_ascii_lowercase()));
+    let group = http.read_resource(context, &id, NETWORK_API).await?;
+    Ok(json!({
+        "id": id,
+        "exists": group.is_some(),
+        "managed": group.as_ref().is_some_and(|g| is_isolation_group(&g.body)),
+    }))
+}
+
+/// Says why the target cannot be isolated when a group of the isolation group's name exists that
+/// contain did not create.
+pub(crate) fn foreign_group(group: &Value) -> Option<String> {
+    (group["exists"] == true && group["managed"] != true).then(|| {
+        format!(
+            "a network security group {} exists that contain did not create (it lacks the contain:managed tag): rename or tag it, then plan again",
+            group["id"].as_str().unwrap_or_default()
+        )
+    })
+}
+
+/// The operation that creates the group.
+pub(crate) fn group_operation(id: &str) -> Operation {
+    Operation {
+        id: format!("group:{}", id.rsplit('/').next().unwrap_or_default()),
+        kind: GROUP.to_string(),
+        subject: id.to_string(),
+        description: format!("create the deny-all network security group {id} (inbound and outbound denied at priority 100, flushConnection on)"),
+        prior: json!({ "exists": false }),
+        desired: json!({ "exists": true }),
+        reversible: true,
+    }
+}
+
+pub(crate) async fn read_group(http: &Http, context: &CallContext, id: &str) -> Result<Value, ActionError> {
+    Ok(match http.read_resource(context, id, NETWORK_API).await? {
+        None => json!({ "exists": false }),
+        Some(group) if is_isolation_group(&group.body) => json!({ "exists": true }),
+        Some(_) => json!({ "exists": true, "managed": false }),
+    })
+}
+
+pub(crate) fn assess_group(operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+    if current.get("managed") == Some(&Value::Bool(false)) {
+        return Assessment::Diverged { detail: format!("{} exists but contain did not create it", operation.subject) };
+    }
+    assess_field(operation, current, applied, "exists")
+}
+
+/// Creates the group, unless another run created it meanwhile.
+pub(crate) async fn create_group(http: &Http, context: &CallContext, id: &str) -> Result<Value, ActionError> {
+    if http.read_resource(context, id, NETWORK_API).await?.is_some_and(|group| is_isolation_group(&group.body)) {
+        return Ok(json!({ "exists": true }));
+    }
+    let location = ArmId::parse(id)
+        .and_then(|parsed| parsed.name.strip_prefix(NAME_PREFIX).map(str::to_string))
+        .ok_or_else(|| ActionError::new(ErrorKind::Invalid, format!("{id} is not an isolation group id")))?;
+    let body = isolation_group(&location, &context.run_id);
+    let finished = http.put_resource(context, id, NETWORK_API, &body, None, &format!("creating {id}")).await?;
+    Ok(json!({ "exists": true, "operation": finished.operation }))
+}
+
+/// Deletes the group when no interface or subnet uses it any more.
+pub(crate) async fn delete_group_if_unused(http: &Http, context: &CallContext, id: &str) -> Result<Vec<String>, ActionError> {
+    let Some(group) = http.read_resource(context, id, NETWORK_API).await? else {
+        return Ok(Vec::new());
+    };
+    if !is_isolation_group(&group.body) {
+        return Ok(vec![format!("{id} no longer carries contain's tag: kept")]);
+    }
+    let users: usize = ["networkInterfaces", "subnets"].iter().map(|key| group.body.pointer(&format!("/properties/{key}")).and_then(Value::as_array).map(Vec::len).unwrap_or(0)).sum();
+    if users > 0 {
+        return Ok(vec![format!("{id} still isolates {users} interface(s) or subnet(s) of other targets or runs: kept, and the rollback that frees it deletes it")]);
+    }
+    http.delete_resource(context, id, NETWORK_API, group.etag.as_deref(), &format!("deleting {id}")).await?;
+    Ok(Vec::new())
+}
