@@ -20,6 +20,14 @@ pub(crate) fn service_principal_path(id: &str) -> String {
     }
 }
 
+/// The Graph path of an app registration, by object id or `appId:<application id>`.
+pub(crate) fn application_path(id: &str) -> String {
+    match id.strip_prefix("appId:") {
+        Some(app_id) => format!("/applications(appId='{app_id}')"),
+        None => format!("/applications/{id}"),
+    }
+}
+
 impl Http {
     /// Sets `accountEnabled` of a user or service principal.
     pub(crate) async fn set_account_enabled(&self, context: &CallContext, path: &str, enabled: bool) -> Result<(), ActionError> {

@@ -9,6 +9,8 @@ pub const VNET: &str = "azure.network.vnet";
 pub const SUBNET: &str = "azure.network.subnet";
 pub const USER: &str = "azure.entra.user";
 pub const SERVICE_PRINCIPAL: &str = "azure.entra.service_principal";
+pub const APPLICATION: &str = "azure.entra.application";
+pub const DOMAIN: &str = "azure.entra.domain";
 
 /// The ARM API version of the Microsoft.Network calls, the one azure_mgmt_network's package
 /// 2024-03 speaks.
@@ -76,6 +78,12 @@ fn is_guid(value: &str) -> bool {
     groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, length)| group.len() == length && group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+fn is_domain(value: &str) -> bool {
+    let labels: Vec<&str> = value.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-') && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
 /// Parses a target of one of the provider's types.
 pub(crate) fn parse_target(resource_type: &str, value: &str) -> Result<Target, TargetParseError> {
     let value = value.trim();
@@ -93,9 +101,10 @@ pub(crate) fn parse_target(resource_type: &str, value: &str) -> Result<Target, T
         USER if is_guid(value) || (value.contains('@') && !value.contains('/') && !value.starts_with('@') && !value.ends_with('@')) => {
             Ok(Target { resource_type: USER.to_string(), id: value.to_string(), region: None, account: None })
         }
-        SERVICE_PRINCIPAL if is_guid(value) || value.strip_prefix("appId:").is_some_and(is_guid) => {
-            Ok(Target { resource_type: SERVICE_PRINCIPAL.to_string(), id: value.to_string(), region: None, account: None })
+        SERVICE_PRINCIPAL | APPLICATION if is_guid(value) || value.strip_prefix("appId:").is_some_and(is_guid) => {
+            Ok(Target { resource_type: resource_type.to_string(), id: value.to_string(), region: None, account: None })
         }
+        DOMAIN if is_domain(value) => Ok(Target { resource_type: DOMAIN.to_string(), id: value.to_ascii_lowercase(), region: None, account: None }),
         other => Err(error(expected(other))),
     }
 }
@@ -110,6 +119,8 @@ pub(crate) fn expected(resource_type: &str) -> &'static str {
         SUBNET => "a subnet resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<name>",
         USER => "an Entra ID user object id (a GUID) or user principal name (alice@contoso.com)",
         SERVICE_PRINCIPAL => "an enterprise application's service principal object id (a GUID), or appId:<application id>",
+        APPLICATION => "an app registration's object id (a GUID), or appId:<application id>",
+        DOMAIN => "a domain name verified in the tenant, such as contoso.com",
         _ => "a resource type the Azure provider handles",
     }
 }
@@ -138,6 +149,8 @@ mod tests {
         assert!(parse_target(USER, "alice").is_err());
         assert!(parse_target(SERVICE_PRINCIPAL, "appId:6e8e4b1d-1f0c-4b0a-9d55-1e6d3f0a9a11").is_ok());
         assert!(parse_target(SERVICE_PRINCIPAL, "web-app").is_err());
+        assert_eq!(parse_target(DOMAIN, "Contoso.com").unwrap().id, "contoso.com");
+        assert!(parse_target(DOMAIN, "contoso").is_err());
         assert!(same_id("/subscriptions/S/x", "/subscriptions/s/X"));
     }
 }

@@ -8,11 +8,14 @@
 //! - `azure.network.vnet`, `azure.network.subnet`: isolate (`isolate_network`).
 //! - `azure.entra.user`: revoke (`entra_user`).
 //! - `azure.entra.service_principal`: disable_sso (`service_principal`).
+//! - `azure.entra.application`: revoke (`app_credentials`).
+//! - `azure.entra.domain`: disable_sso (`federation`).
 //!
 //! `http` is the one client, on azure_core's pipeline with its retries off; `lro` polls
 //! long-running operations; `arm` reads and writes whole resources with `If-Match`; `credential`
 //! is the credential chain; `cloud` the endpoints of each Azure cloud and their overrides.
 
+mod app_credentials;
 mod arm;
 mod assess;
 mod block;
@@ -20,6 +23,7 @@ mod block_options;
 mod cloud;
 mod credential;
 mod entra_user;
+mod federation;
 mod graph;
 mod http;
 mod ids;
@@ -34,7 +38,7 @@ mod provider;
 mod service_principal;
 
 pub use cloud::{ARM_ENDPOINT_VAR, AUTHORITY_HOST_VAR, Cloud, Endpoints, GRAPH_ENDPOINT_VAR};
-pub use ids::{NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET};
+pub use ids::{APPLICATION, DOMAIN, NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET};
 pub use provider::{AzureProvider, AzureSettings};
 
 /// A client for plan tests that never sends a request.

@@ -8,7 +8,9 @@ use crate::block::Block;
 use crate::cloud::{Cloud, Endpoints};
 use crate::entra_user::RevokeUser;
 use crate::http::{Api, Http, Timing};
-use crate::ids::{NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET, expected, parse_target};
+use crate::app_credentials::RevokeCredentials;
+use crate::federation::DisableFederation;
+use crate::ids::{APPLICATION, DOMAIN, NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET, expected, parse_target};
 use crate::isolate::Isolate;
 use crate::isolate_network::IsolateNetwork;
 use crate::service_principal::DisableApplication;
@@ -45,6 +47,8 @@ pub struct AzureProvider {
     block_vm: Arc<Block>,
     revoke_user: Arc<RevokeUser>,
     disable_application: Arc<DisableApplication>,
+    revoke_credentials: Arc<RevokeCredentials>,
+    disable_federation: Arc<DisableFederation>,
 }
 
 impl AzureProvider {
@@ -60,6 +64,8 @@ impl AzureProvider {
             block_vm: Arc::new(Block::new(http.clone(), VM)),
             revoke_user: Arc::new(RevokeUser::new(http.clone())),
             disable_application: Arc::new(DisableApplication::new(http.clone())),
+            revoke_credentials: Arc::new(RevokeCredentials::new(http.clone())),
+            disable_federation: Arc::new(DisableFederation::new(http.clone())),
             http,
         }
     }
@@ -98,6 +104,8 @@ impl Provider for AzureProvider {
             ResourceTypeInfo { name: SUBNET, expected: expected(SUBNET), actions: vec![ActionKind::Isolate] },
             ResourceTypeInfo { name: USER, expected: expected(USER), actions: vec![ActionKind::Revoke] },
             ResourceTypeInfo { name: SERVICE_PRINCIPAL, expected: expected(SERVICE_PRINCIPAL), actions: vec![ActionKind::DisableSso] },
+            ResourceTypeInfo { name: APPLICATION, expected: expected(APPLICATION), actions: vec![ActionKind::Revoke] },
+            ResourceTypeInfo { name: DOMAIN, expected: expected(DOMAIN), actions: vec![ActionKind::DisableSso] },
         ]
     }
 
@@ -115,6 +123,8 @@ impl Provider for AzureProvider {
             (ActionKind::Block, VM) => Some(self.block_vm.clone()),
             (ActionKind::Revoke, USER) => Some(self.revoke_user.clone()),
             (ActionKind::DisableSso, SERVICE_PRINCIPAL) => Some(self.disable_application.clone()),
+            (ActionKind::Revoke, APPLICATION) => Some(self.revoke_credentials.clone()),
+            (ActionKind::DisableSso, DOMAIN) => Some(self.disable_federation.clone()),
             _ => None,
         }
     }
