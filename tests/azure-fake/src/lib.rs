@@ -19,11 +19,11 @@
 //!
 //! Seeded Graph objects may carry these fake-only properties, which the fake
 //! removes from the stored object:
-//! - users: `memberOf` (array, served by `/memberOf` and
-//!   `/memberOf/microsoft.graph.directoryRole`; entries without `@odata.type`
-//!   are directory roles) and `fakeInsufficientPrivileges: true` (every PATCH
-//!   of the user then gets 403 `Authorization_RequestDenied`, as for an admin
-//!   that the caller may not change);
+//! - users: a `memberOf` array, served by `/memberOf` and
+//!   `/memberOf/microsoft.graph.directoryRole`. Entries without `@odata.type`
+//!   are directory roles.
+//! - users: `fakeInsufficientPrivileges: true`. Every PATCH of the user then
+//!   gets 403 `Authorization_RequestDenied`, as for an admin whom the caller may not change.
 //! - servicePrincipals: `appRoleAssignedTo` (array);
 //! - domains: `federationConfiguration` (array of internalDomainFederation objects).
 
@@ -124,7 +124,8 @@ impl FakeAzure {
     }
 
     /// Returns the authority host, `{url}/login`; the token endpoint is
-    /// `{authority_host}/{tenant}/oauth2/v2.0/token`.
+    /// `{authority_host}/{tenant}/oauth2/v2.0/token`, and also
+    /// `{url}/{tenant}/oauth2/v2.0/token` for clients that drop the host's path.
     pub fn authority_host(&self) -> String {
         format!("{}/login", self.base_url)
     }
@@ -278,23 +279,31 @@ pub(crate) fn fault_reply(fault: &Fault, side: Side) -> Reply {
     }
 }
 
+/// Returns the tenant of a token endpoint path: `/login/{tenant}/oauth2/v2.0/token`,
+/// or `/{tenant}/oauth2/v2.0/token`. The second form is what azure_identity
+/// requests, because it joins the absolute path `/{tenant}/oauth2/v2.0/token`
+/// onto the authority host, which drops the host's `/login` path.
+fn token_tenant(path: &str) -> Option<String> {
+    let segments = http::split_path(path.strip_prefix("/login").unwrap_or(path));
+    match segments.as_slice() {
+        [tenant, oauth2, version, token]
+            if oauth2 == "oauth2" && version == "v2.0" && token == "token" =>
+        {
+            Some(tenant.clone())
+        }
+        _ => None,
+    }
+}
+
 /// Records a request and dispatches it to the token endpoint, Graph or ARM.
 pub(crate) fn handle(state: &mut State, req: &Req) -> Reply {
     let decoded_path = http::percent_decode(&req.path, false);
-    if let Some(rest) = req.path.strip_prefix("/login/") {
+    if let Some(tenant) = token_tenant(&req.path) {
         state.record(req, token::recorded_form(req));
         if let Some(fault) = state.take_fault(&req.method, &decoded_path) {
             return fault_reply(&fault, Side::Token);
         }
-        let segments = http::split_path(rest);
-        let expected = ["oauth2", "v2.0", "token"];
-        if segments.len() != 4 || segments[1..] != expected {
-            return Reply::json(
-                404,
-                json!({ "error": "not_found", "error_description": "The token endpoint is /login/{tenant}/oauth2/v2.0/token." }),
-            );
-        }
-        return token::handle(state, req, &segments[0]);
+        return token::handle(state, req, &tenant);
     }
     let body = req.json_body().unwrap_or(Value::Null);
     state.record(req, body);

@@ -610,7 +610,10 @@ async fn readme_vm_seed_example() {
     let fake = &client.fake;
     let rg = "/subscriptions/subid/resourceGroups/rg1/providers";
     let vnet = format!("{rg}/Microsoft.Network/virtualNetworks/vnet1");
-    fake.insert(&format!("{rg}/Microsoft.Network/networkSecurityGroups/web-nsg"), json!({ "location": "westus" }));
+    fake.insert(
+        &format!("{rg}/Microsoft.Network/networkSecurityGroups/web-nsg"),
+        json!({ "location": "westus" }),
+    );
     fake.insert(
         &vnet,
         json!({ "location": "westus", "properties": {
@@ -640,17 +643,40 @@ async fn readme_vm_seed_example() {
             ] } } }),
     );
 
-    let vm = client.arm("GET", &format!("{rg}/Microsoft.Compute/virtualMachines/vm1"), None).await;
-    assert_eq!(vm.body["properties"]["networkProfile"]["networkInterfaces"].as_array().map(Vec::len), Some(2));
-    let web = fake.get(&format!("{vnet}/subnets/web")).expect("subnet web");
+    let vm = client
+        .arm(
+            "GET",
+            &format!("{rg}/Microsoft.Compute/virtualMachines/vm1"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        vm.body["properties"]["networkProfile"]["networkInterfaces"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let web = fake
+        .get(&format!("{vnet}/subnets/web"))
+        .expect("subnet web");
     assert_eq!(
         web["properties"]["ipConfigurations"],
         json!([{ "id": format!("{rg}/Microsoft.Network/networkInterfaces/vm1-nic-web/ipConfigurations/ipconfig1") }])
     );
-    let nic = fake.get(&format!("{rg}/Microsoft.Network/networkInterfaces/vm1-nic-mgmt")).expect("NIC");
-    assert_eq!(nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"], "10.0.2.4");
+    let nic = fake
+        .get(&format!(
+            "{rg}/Microsoft.Network/networkInterfaces/vm1-nic-mgmt"
+        ))
+        .expect("NIC");
+    assert_eq!(
+        nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"],
+        "10.0.2.4"
+    );
     let effective = client
         .arm("POST", &format!("{rg}/Microsoft.Network/networkInterfaces/vm1-nic-web/effectiveNetworkSecurityGroups"), None)
         .await;
-    assert_eq!(effective.body["value"][0]["association"]["subnet"]["id"], format!("{vnet}/subnets/web"));
+    assert_eq!(
+        effective.body["value"][0]["association"]["subnet"]["id"],
+        format!("{vnet}/subnets/web")
+    );
 }

@@ -20,6 +20,28 @@ async fn right_secret_gets_token() {
     );
 }
 
+/// azure_identity joins `/{tenant}/oauth2/v2.0/token` onto the authority host
+/// as an absolute path, so its request goes to the root of the fake.
+#[tokio::test]
+async fn token_path_without_login_prefix() {
+    let fake = FakeAzure::start().await;
+    let url = format!("{}/{}/oauth2/v2.0/token", fake.url(), FakeAzure::TENANT);
+    let form = format!(
+        "client_id={}&client_secret={}&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+        FakeAzure::CLIENT_ID,
+        FakeAzure::CLIENT_SECRET
+    );
+    let response = reqwest::Client::new()
+        .post(url)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let answer = common::into_response(response).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["token_type"], "Bearer");
+}
+
 #[tokio::test]
 async fn wrong_secret_is_rejected() {
     let fake = FakeAzure::start().await;
