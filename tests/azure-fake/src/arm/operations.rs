@@ -1,0 +1,196 @@
+//! Asynchronous ARM operations: a write returns at once, and its change takes
+//! effect only when a poll of its `Azure-AsyncOperation` or `Location` URL
+//! reports the final status `Succeeded`.
+
+use serde_json::{Value, json};
+
+use crate::http::{Reply, arm_error};
+use crate::state::{Change, Operation, Outcome, State};
+
+use super::resources::stamp;
+
+/// Where an operation's status and result can be polled.
+pub(crate) struct OperationUrls {
+    pub async_operation: String,
+    pub location: String,
+}
+
+/// Describes a write whose change waits for its operation to succeed.
+pub(crate) struct PendingWrite {
+    pub subscription: String,
+    pub namespace: String,
+    /// Azure region of the resource, such as `westus`.
+    pub location: String,
+    pub api_version: String,
+    pub lock_key: String,
+    pub result_key: String,
+    pub change: Change,
+    pub is_delete: bool,
+    /// Path of the request, to match against `fail_operations`.
+    pub request_path: String,
+}
+
+/// Normalizes a location as ARM writes it in operation URLs: `West US` becomes `westus`.
+pub(crate) fn location_slug(location: &str) -> String {
+    location
+        .chars()
+        .filter(|character| !character.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+pub(crate) fn new_etag() -> String {
+    format!("W/\"{}\"", uuid::Uuid::new_v4())
+}
+
+/// Registers the operation of a write and locks its resource until the operation ends.
+pub(crate) fn start(state: &mut State, write: PendingWrite) -> OperationUrls {
+    let operation_id = uuid::Uuid::new_v4().to_string();
+    let fails = state.take_failing_write(&write.request_path);
+    let base = format!(
+        "{}/subscriptions/{}/providers/{}/locations/{}",
+        state.base_url,
+        write.subscription,
+        write.namespace,
+        location_slug(&write.location)
+    );
+    let urls = OperationUrls {
+        async_operation: format!(
+            "{base}/operations/{operation_id}?api-version={}",
+            write.api_version
+        ),
+        location: format!(
+            "{base}/operationResults/{operation_id}?api-version={}",
+            write.api_version
+        ),
+    };
+    state
+        .locks
+        .insert(write.lock_key.clone(), operation_id.clone());
+    state.operations.insert(
+        operation_id,
+        Operation {
+            polls_left: state.settings.async_polls,
+            change: write.change,
+            fails,
+            is_delete: write.is_delete,
+            lock_key: write.lock_key,
+            result_key: write.result_key,
+            outcome: None,
+        },
+    );
+    urls
+}
+
+/// Returns the 409 reply for a write to a resource whose operation is still running.
+pub(crate) fn check_lock(state: &State, lock_key: &str, id: &str) -> Result<(), Reply> {
+    match state.locks.get(lock_key) {
+        Some(operation_id) => Err(arm_error(
+            409,
+            "AnotherOperationInProgress",
+            format!(
+                "Another operation on this or dependent resource is in progress. Resource: {id}, operation: {operation_id}."
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+enum Progress {
+    InProgress,
+    Done(Outcome),
+}
+
+/// Counts one poll, and ends the operation once its in-progress polls are used up.
+fn poll(state: &mut State, operation_id: &str) -> Option<Progress> {
+    let operation = state.operations.get_mut(operation_id)?;
+    if let Some(outcome) = &operation.outcome {
+        return Some(Progress::Done(outcome.clone()));
+    }
+    if operation.polls_left > 0 {
+        operation.polls_left -= 1;
+        return Some(Progress::InProgress);
+    }
+    let outcome = if operation.fails {
+        Outcome::Failed(format!(
+            "The operation {operation_id} failed because fail_operations asked the fake to fail it."
+        ))
+    } else {
+        Outcome::Succeeded
+    };
+    operation.outcome = Some(outcome.clone());
+    let change = operation.change.clone();
+    let lock_key = operation.lock_key.clone();
+    state.locks.remove(&lock_key);
+    if outcome == Outcome::Succeeded {
+        commit(state, change);
+    }
+    Some(Progress::Done(outcome))
+}
+
+/// Applies a change with a new etag, as ARM does when an operation succeeds.
+pub(crate) fn commit(state: &mut State, change: Change) {
+    match change {
+        Change::Put { key, mut body } => {
+            stamp(&mut body, &new_etag(), "Succeeded");
+            state.arm.insert(key, body);
+        }
+        Change::Delete { key } => {
+            state.arm.remove(&key);
+        }
+    }
+}
+
+fn not_found(operation_id: &str) -> Reply {
+    arm_error(
+        404,
+        "OperationNotFound",
+        format!("The operation {operation_id} was not found."),
+    )
+}
+
+fn failed_error(message: &str) -> Value {
+    json!({ "code": "InternalServerError", "message": message })
+}
+
+/// Handles `GET .../operations/{id}` with `{"status": ...}`.
+pub(crate) fn status(state: &mut State, operation_id: &str) -> Reply {
+    let retry_after = state.settings.retry_after.to_string();
+    match poll(state, operation_id) {
+        None => not_found(operation_id),
+        Some(Progress::InProgress) => Reply::json(200, json!({ "status": "InProgress" }))
+            .with_header("Retry-After", retry_after),
+        Some(Progress::Done(Outcome::Succeeded)) => {
+            Reply::json(200, json!({ "status": "Succeeded" }))
+        }
+        Some(Progress::Done(Outcome::Failed(message))) => Reply::json(
+            200,
+            json!({ "status": "Failed", "error": failed_error(&message) }),
+        ),
+    }
+}
+
+/// Handles `GET .../operationResults/{id}`: 202 while in progress, then the
+/// result (200 with the resource, or 204 after a delete), or the error.
+pub(crate) fn result(state: &mut State, operation_id: &str, own_url: String) -> Reply {
+    let retry_after = state.settings.retry_after.to_string();
+    match poll(state, operation_id) {
+        None => not_found(operation_id),
+        Some(Progress::InProgress) => Reply::empty(202)
+            .with_header("Location", own_url)
+            .with_header("Retry-After", retry_after),
+        Some(Progress::Done(Outcome::Failed(message))) => {
+            Reply::json(500, json!({ "error": failed_error(&message) }))
+        }
+        Some(Progress::Done(Outcome::Succeeded)) => {
+            let operation = &state.operations[operation_id];
+            if operation.is_delete {
+                return Reply::empty(204);
+            }
+            match state.arm.get(&operation.result_key) {
+                Some(stored) => Reply::json(200, super::resources::view(&state.arm, stored)),
+                None => Reply::empty(204),
+            }
+        }
+    }
+}
