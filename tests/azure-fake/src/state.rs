@@ -112,7 +112,7 @@ pub(crate) enum Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Succeeded,
-    Failed(String),
+    Failed { code: String, message: String },
 }
 
 /// An asynchronous ARM operation that the client polls.

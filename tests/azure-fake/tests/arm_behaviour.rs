@@ -335,6 +335,37 @@ async fn nsg_in_use_cannot_be_deleted() {
     );
 }
 
+/// An NSG delete that was accepted fails if a NIC takes the NSG while the
+/// delete runs, instead of leaving the NIC with a dangling reference.
+#[tokio::test]
+async fn nsg_attached_during_delete() {
+    let client = Client::start().await;
+    let nsg = create_nsg(&client, "late").await;
+    let delete = client.arm("DELETE", &nsg, None).await;
+    assert_eq!(delete.status, 202);
+
+    let nic = json!({ "location": "westus", "properties": {
+        "networkSecurityGroup": { "id": nsg },
+        "ipConfigurations": [{ "name": "ipconfig1", "properties": {} }] } });
+    client
+        .arm_write("PUT", &nic_path("rg1", "late-nic"), Some(&nic))
+        .await;
+
+    let status = client
+        .wait(&delete.header("azure-asyncoperation").unwrap())
+        .await;
+    assert_eq!(status.body["status"], "Failed");
+    assert_eq!(
+        status.body["error"]["code"],
+        "InUseNetworkSecurityGroupCannotBeDeleted"
+    );
+    assert_eq!(
+        client.arm("GET", &nsg, None).await.status,
+        200,
+        "the NSG is kept"
+    );
+}
+
 #[tokio::test]
 async fn subnet_in_use_cannot_be_deleted() {
     let client = Client::start().await;

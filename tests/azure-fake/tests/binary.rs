@@ -26,6 +26,7 @@ async fn binary_serves_seed() {
         .arg("--seed")
         .arg(&seed_path)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start the binary");
     let mut line = String::new();
@@ -62,9 +63,21 @@ async fn binary_serves_seed() {
     )
     .await;
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Stop the server the way a test harness does: SIGTERM to the process it started.
+    let terminated = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let output = child.wait_with_output().unwrap();
     std::fs::remove_file(&seed_path).ok();
+    assert!(
+        output.status.success(),
+        "the binary exits cleanly on SIGTERM: {:?}",
+        output.status
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stopping on SIGTERM"));
     assert_eq!(nsg.status, 200);
     assert_eq!(
         nsg.body["properties"]["defaultSecurityRules"]

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::http::{Reply, arm_error};
 use crate::state::{Change, Operation, Outcome, State};
 
-use super::resources::stamp;
+use super::resources::{NSG_TYPE, nsg_users, stamp};
 
 /// Where an operation's status and result can be polled.
 pub(crate) struct OperationUrls {
@@ -111,21 +111,57 @@ fn poll(state: &mut State, operation_id: &str) -> Option<Progress> {
         operation.polls_left -= 1;
         return Some(Progress::InProgress);
     }
-    let outcome = if operation.fails {
-        Outcome::Failed(format!(
-            "The operation {operation_id} failed because fail_operations asked the fake to fail it."
-        ))
-    } else {
-        Outcome::Succeeded
-    };
-    operation.outcome = Some(outcome.clone());
     let change = operation.change.clone();
+    let outcome = if operation.fails {
+        Outcome::Failed {
+            code: "InternalServerError".to_string(),
+            message: format!(
+                "The operation {operation_id} failed because fail_operations asked the fake to fail it."
+            ),
+        }
+    } else {
+        check_still_allowed(&state.arm, &change)
+    };
+    let operation = state.operations.get_mut(operation_id).expect("found above");
+    operation.outcome = Some(outcome.clone());
     let lock_key = operation.lock_key.clone();
     state.locks.remove(&lock_key);
     if outcome == Outcome::Succeeded {
         commit(state, change);
     }
     Some(Progress::Done(outcome))
+}
+
+/// Checks a change again when its operation ends, because other resources may
+/// have changed while it ran: an NSG whose delete was accepted may since have
+/// been attached to a NIC or subnet.
+fn check_still_allowed(
+    arm: &std::collections::BTreeMap<String, Value>,
+    change: &Change,
+) -> Outcome {
+    let Change::Delete { key } = change else {
+        return Outcome::Succeeded;
+    };
+    let Some(body) = arm.get(key) else {
+        return Outcome::Succeeded;
+    };
+    let is_nsg = body
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind.eq_ignore_ascii_case(NSG_TYPE));
+    let id = body.get("id").and_then(Value::as_str).unwrap_or(key);
+    let (nics, subnets) = nsg_users(arm, id);
+    if !is_nsg || (nics.is_empty() && subnets.is_empty()) {
+        return Outcome::Succeeded;
+    }
+    let users: Vec<String> = nics.into_iter().chain(subnets).collect();
+    Outcome::Failed {
+        code: "InUseNetworkSecurityGroupCannotBeDeleted".to_string(),
+        message: format!(
+            "Network security group {id} cannot be deleted because it is in use by the following resources: {}.",
+            users.join(", ")
+        ),
+    }
 }
 
 /// Applies a change with a new etag, as ARM does when an operation succeeds.
@@ -149,8 +185,8 @@ fn not_found(operation_id: &str) -> Reply {
     )
 }
 
-fn failed_error(message: &str) -> Value {
-    json!({ "code": "InternalServerError", "message": message })
+fn failed_error(code: &str, message: &str) -> Value {
+    json!({ "code": code, "message": message })
 }
 
 /// Handles `GET .../operations/{id}` with `{"status": ...}`.
@@ -163,9 +199,9 @@ pub(crate) fn status(state: &mut State, operation_id: &str) -> Reply {
         Some(Progress::Done(Outcome::Succeeded)) => {
             Reply::json(200, json!({ "status": "Succeeded" }))
         }
-        Some(Progress::Done(Outcome::Failed(message))) => Reply::json(
+        Some(Progress::Done(Outcome::Failed { code, message })) => Reply::json(
             200,
-            json!({ "status": "Failed", "error": failed_error(&message) }),
+            json!({ "status": "Failed", "error": failed_error(&code, &message) }),
         ),
     }
 }
@@ -179,8 +215,8 @@ pub(crate) fn result(state: &mut State, operation_id: &str, own_url: String) -> 
         Some(Progress::InProgress) => Reply::empty(202)
             .with_header("Location", own_url)
             .with_header("Retry-After", retry_after),
-        Some(Progress::Done(Outcome::Failed(message))) => {
-            Reply::json(500, json!({ "error": failed_error(&message) }))
+        Some(Progress::Done(Outcome::Failed { code, message })) => {
+            Reply::json(500, json!({ "error": failed_error(&code, &message) }))
         }
         Some(Progress::Done(Outcome::Succeeded)) => {
             let operation = &state.operations[operation_id];
