@@ -20,7 +20,7 @@ use crate::block_options::{self, BlockOptions};
 use crate::http::Http;
 use crate::ids::{COMPUTE_API, NETWORK_API, VM};
 use crate::nsg_model::{Direction, deny_rule};
-use crate::priority::{Placement, place, rules_of, unexpanded_tags};
+use crate::priority::{Placement, RuleView, place, rules_of, unexpanded_tags};
 
 pub(crate) const RULES: &str = "azure.nsg_rules";
 
@@ -112,7 +112,7 @@ struct GroupPlan {
 /// Plans one group, or says why it cannot be contained.
 fn plan_group(id: &str, group: &Value, options: &BlockOptions) -> Result<GroupPlan, String> {
     let existing = security_rules(group);
-    let views = rules_of(group);
+    let mut views = rules_of(group);
     let mut plan = GroupPlan { rules: Vec::new(), converted: Vec::new(), notes: Vec::new() };
     let families: [(bool, Vec<String>); 2] = [
         (false, options.addresses.iter().filter(|a| !a.contains(':')).cloned().collect()),
@@ -155,6 +155,8 @@ fn plan_group(id: &str, group: &Value, options: &BlockOptions) -> Result<GroupPl
             if !tags.is_empty() {
                 plan.notes.push(format!("{id}: service tags {} were taken to admit the addresses, as contain cannot expand them", tags.join(", ")));
             }
+            // The next rule of this direction must not take the same priority.
+            views.push(RuleView { name: name.clone(), priority, allow: false, direction: *direction, protocol: options.protocol.clone(), remote: addresses.clone(), ports: options.ports.clone() });
             let description = format!("contain block of {}", addresses.join(" "));
             plan.rules.push(deny_rule(&name, *direction, priority as i32, &options.protocol, addresses, &options.ports, &description));
         }
@@ -351,6 +353,13 @@ mod tests {
         let converted = plan_group("g", &group, &options(json!({ "addresses": ["203.0.113.7"], "direction": "inbound", "convert_allow": true }))).unwrap();
         assert_eq!(converted.converted[0]["name"], "open");
         assert_eq!(converted.rules[0]["properties"]["priority"], 101);
+    }
+
+    #[test]
+    fn each_family_gets_its_own_priority() {
+        let plan = plan_group("g", &json!({ "properties": { "securityRules": [] } }), &options(json!({ "addresses": ["203.0.113.7", "2001:db8::1"], "direction": "inbound" }))).unwrap();
+        let priorities: Vec<&Value> = plan.rules.iter().map(|rule| &rule["properties"]["priority"]).collect();
+        assert_eq!(priorities, [&json!(100), &json!(101)]);
     }
 
     #[test]

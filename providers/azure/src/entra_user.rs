@@ -130,7 +130,11 @@ impl Action for RevokeUser {
                 });
             }
         }
-        if options.revoke_sessions && !guest {
+        let disabled_already = user["accountEnabled"] == false;
+        if options.revoke_sessions && !guest && disabled_already {
+            plan.notes.push(format!("{name} is disabled, so Entra refuses its sign-ins and refresh tokens: sessions are not revoked again"));
+        }
+        if options.revoke_sessions && !guest && !disabled_already {
             plan.operations.push(Operation {
                 id: "sessions".to_string(),
                 kind: SESSIONS.to_string(),
@@ -234,6 +238,14 @@ mod tests {
         assert!(!plan.operations[1].reversible);
         assert!(plan.operations[1].description.contains("90 minutes"));
         assert_eq!(action.irreversible_options(&Map::new()).len(), 1);
+    }
+
+    #[test]
+    fn disabled_member_needs_nothing() {
+        let action = RevokeUser { http: Arc::new(crate::test_http()) };
+        let plan = action.plan(&target(), &Map::new(), &state("Member", false, json!([]))).unwrap();
+        assert!(plan.operations.is_empty());
+        assert!(plan.notes.iter().any(|note| note.contains("already disabled")));
     }
 
     #[test]
