@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::graph::application_path;
 use crate::http::{Api, Http};
 use crate::ids::APPLICATION;
+use crate::options::{invalid, unknown_keys};
 
 pub(crate) const PASSWORD: &str = "entra.app_password";
 pub(crate) const KEY: &str = "entra.app_key";
@@ -33,11 +34,7 @@ impl RevokeCredentials {
 }
 
 fn added_after(options: &Map<String, Value>) -> Result<Option<DateTime<Utc>>, Vec<OptionProblem>> {
-    let mut problems: Vec<OptionProblem> = options
-        .keys()
-        .filter(|key| !OPTIONS.contains(&key.as_str()))
-        .map(|key| OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: valid options are {}", OPTIONS.join(", ")) })
-        .collect();
+    let mut problems = unknown_keys(options, OPTIONS);
     let time = match options.get("added_after") {
         None => {
             problems.push(OptionProblem { key: Some("added_after".into()), message: "`added_after` is required: the time (RFC 3339, such as 2026-12-01T00:00:00Z) after which credentials were added by the attacker".into() });
@@ -104,7 +101,7 @@ impl Action for RevokeCredentials {
 
     fn plan(&self, target: &Target, options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
         let time = added_after(options)
-            .map_err(|problems| ActionError::new(ErrorKind::Invalid, problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ")))?
+            .map_err(invalid)?
             .ok_or_else(|| ActionError::new(ErrorKind::Invalid, "added_after has no value"))?;
         let id = state["id"].as_str().unwrap_or(&target.id).to_string();
         let name = state["displayName"].as_str().unwrap_or(&id).to_string();

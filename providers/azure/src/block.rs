@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::assess::same_value;
 use crate::block_options::{self, BlockOptions};
 use crate::http::Http;
-use crate::ids::{COMPUTE_API, NETWORK_API, VM};
+use crate::ids::{COMPUTE_API, NETWORK_API, VM, short};
 use crate::nsg_model::{Direction, deny_rule};
 use crate::priority::{Placement, RuleView, place, rules_of, unexpanded_tags};
 
@@ -123,7 +123,7 @@ fn plan_group(id: &str, group: &Value, options: &BlockOptions) -> Result<GroupPl
         for (v6, addresses) in families.iter().filter(|(_, addresses)| !addresses.is_empty()) {
             let name = rule_name(options, *direction, addresses, *v6);
             if views.iter().any(|rule| rule.name == name) {
-                plan.notes.push(format!("{id}: rule {name} from an earlier run already blocks these addresses {}", direction.as_str().to_lowercase()));
+                plan.notes.push(format!("NSG {}: rule {name} from an earlier run already blocks these addresses {}", short(id), direction.as_str().to_lowercase()));
                 continue;
             }
             let priority = match place(&views, *direction, &options.protocol, &options.ports, addresses) {
@@ -196,9 +196,7 @@ impl Action for Block {
     }
 
     fn plan(&self, target: &Target, options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
-        let options = block_options::parse(options).map_err(|problems| {
-            ActionError::new(ErrorKind::Invalid, problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; "))
-        })?;
+        let options = block_options::parse(options).map_err(crate::options::invalid)?;
         let mut plan = TargetPlan { state: state.clone(), ..TargetPlan::default() };
         let groups = state["groups"].as_array().cloned().unwrap_or_default();
         if groups.is_empty() {
@@ -227,7 +225,7 @@ impl Action for Block {
                 .iter()
                 .map(|rule| format!("{} ({} at priority {})", rule["name"].as_str().unwrap_or_default(), rule["properties"]["direction"].as_str().unwrap_or_default().to_lowercase(), rule["properties"]["priority"]))
                 .collect();
-            let mut description = format!("add deny rules {} to {id} for {}", summary.join(", "), options.addresses.join(", "));
+            let mut description = format!("add deny rules {} to NSG {} for {}", summary.join(", "), short(id), options.addresses.join(", "));
             if !converted.is_empty() {
                 description.push_str(&format!(", and turn allow rule(s) {} into deny", converted.join(", ")));
             }

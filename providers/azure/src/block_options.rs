@@ -50,12 +50,9 @@ fn port(value: &Value) -> Result<String, String> {
 
 /// Parses the options, collecting every problem. A templated value is checked for presence only.
 pub(crate) fn parse(options: &Map<String, Value>) -> Result<BlockOptions, Vec<OptionProblem>> {
-    let mut problems = Vec::new();
+    let mut problems = crate::options::unknown_keys(options, OPTION_KEYS);
     let mut problem = |key: &str, message: String| problems.push(OptionProblem { key: Some(key.to_string()), message });
 
-    for key in options.keys().filter(|key| !OPTION_KEYS.contains(&key.as_str())) {
-        problem(key, format!("unknown option `{key}`: valid options are {}", OPTION_KEYS.join(", ")));
-    }
 
     let mut addresses = Vec::new();
     match options.get("addresses") {
@@ -108,15 +105,7 @@ pub(crate) fn parse(options: &Map<String, Value>) -> Result<BlockOptions, Vec<Op
         }
     };
 
-    let convert_allow = match options.get("convert_allow") {
-        None => false,
-        Some(Value::Bool(flag)) => *flag,
-        Some(value) if is_template(value) => false,
-        Some(other) => {
-            problem("convert_allow", format!("invalid convert_allow {other}: expected true or false"));
-            false
-        }
-    };
+    let convert_allow = crate::options::flag(options, "convert_allow", false, &mut problems);
 
     if problems.is_empty() {
         addresses.sort();

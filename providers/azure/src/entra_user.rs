@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::graph::user_path;
 use crate::http::{Api, Http};
 use crate::ids::USER;
+use crate::options::{flag, invalid, unknown_keys};
 
 pub(crate) const ENABLED: &str = "entra.user_enabled";
 pub(crate) const SESSIONS: &str = "entra.user_sessions";
@@ -39,26 +40,13 @@ struct UserOptions {
     disable_guests: bool,
 }
 
-fn flag(options: &Map<String, Value>, key: &str, default: bool) -> Result<bool, OptionProblem> {
-    match options.get(key) {
-        None => Ok(default),
-        Some(Value::Bool(value)) => Ok(*value),
-        Some(value) if contain_core::is_template(value) => Ok(default),
-        Some(other) => Err(OptionProblem { key: Some(key.to_string()), message: format!("invalid {key} {other}: expected true or false") }),
-    }
-}
-
 fn parse(options: &Map<String, Value>) -> Result<UserOptions, Vec<OptionProblem>> {
-    let mut problems: Vec<OptionProblem> = options
-        .keys()
-        .filter(|key| !OPTIONS.contains(&key.as_str()))
-        .map(|key| OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: valid options are {}", OPTIONS.join(", ")) })
-        .collect();
-    let mut get = |key: &str, default: bool| flag(options, key, default).unwrap_or_else(|problem| {
-        problems.push(problem);
-        default
-    });
-    let parsed = UserOptions { disable: get("disable", true), revoke_sessions: get("revoke_sessions", true), disable_guests: get("disable_guests", false) };
+    let mut problems = unknown_keys(options, OPTIONS);
+    let parsed = UserOptions {
+        disable: flag(options, "disable", true, &mut problems),
+        revoke_sessions: flag(options, "revoke_sessions", true, &mut problems),
+        disable_guests: flag(options, "disable_guests", false, &mut problems),
+    };
     if !parsed.disable && !parsed.revoke_sessions && problems.is_empty() {
         problems.push(OptionProblem { key: None, message: "both disable and revoke_sessions are false: the step would change nothing".to_string() });
     }
@@ -99,7 +87,7 @@ impl Action for RevokeUser {
     }
 
     fn plan(&self, target: &Target, options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
-        let options = parse(options).map_err(|problems| ActionError::new(ErrorKind::Invalid, problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ")))?;
+        let options = parse(options).map_err(invalid)?;
         let user = &state["user"];
         let id = user["id"].as_str().unwrap_or(&target.id).to_string();
         let name = user["userPrincipalName"].as_str().unwrap_or(&target.id).to_string();

@@ -74,7 +74,7 @@ impl Action for DisableFederation {
     }
 
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
-        options.keys().map(|key| OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: disable_sso on {DOMAIN} takes no options") }).collect()
+        crate::options::unknown_keys(options, &[])
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {

@@ -68,6 +68,11 @@ pub(crate) fn arm_path(id: &str, api_version: &str) -> String {
     format!("{id}?api-version={api_version}")
 }
 
+/// The name at the end of an ARM id, for the text a reviewer reads.
+pub(crate) fn short(id: &str) -> &str {
+    id.trim_end_matches('/').rsplit('/').next().unwrap_or(id)
+}
+
 /// True when two ARM ids name the same resource: ARM ids compare without regard to case.
 pub(crate) fn same_id(a: &str, b: &str) -> bool {
     a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))

@@ -12,10 +12,9 @@ use async_trait::async_trait;
 use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
 use serde_json::{Map, Value, json};
 
-use crate::assess::assess_field;
 use crate::http::Http;
-use crate::ids::{ArmId, COMPUTE_API, NETWORK_API, VM, same_id};
-use crate::isolation_group::{GROUP, STATEFUL_NOTE, assess_group, create_group, delete_group_if_unused, foreign_group, group_operation, inspect_group, read_group};
+use crate::ids::{ArmId, COMPUTE_API, NETWORK_API, VM, same_id, short};
+use crate::isolation_group::{STATEFUL_NOTE, apply_operation, assess_operation, foreign_group, group_operation, inspect_group, read_operation, revert_operation};
 
 /// Sets one interface's group.
 pub(crate) const INTERFACE: &str = "azure.nic_nsg";
@@ -44,27 +43,6 @@ fn arm_id(target: &Target) -> Result<ArmId, ActionError> {
 }
 
 
-impl Isolate {
-    /// Sets an interface's group to `group` (or none), keeping the rest of the interface.
-    async fn set_group(&self, context: &CallContext, nic: &str, group: &Value) -> Result<Value, ActionError> {
-        let finished = self
-            .http
-            .update_resource(context, nic, NETWORK_API, &format!("setting the network security group of {nic}"), |body| {
-                if crate::assess::same_value(&nsg_of(body), group) {
-                    return Ok(false);
-                }
-                let properties = body.get_mut("properties").and_then(Value::as_object_mut).ok_or_else(|| ActionError::new(ErrorKind::Other, format!("{nic} has no properties")))?;
-                match group {
-                    Value::Null => properties.remove("networkSecurityGroup"),
-                    id => properties.insert("networkSecurityGroup".to_string(), json!({ "id": id })),
-                };
-                Ok(true)
-            })
-            .await?;
-        Ok(json!({ "nsg": group, "operation": finished.and_then(|f| f.operation) }))
-    }
-}
-
 #[async_trait]
 impl Action for Isolate {
     fn kind(&self) -> ActionKind {
@@ -76,7 +54,7 @@ impl Action for Isolate {
     }
 
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
-        options.keys().map(|key| OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: isolate on {} takes no options", self.resource_type) }).collect()
+        crate::options::unknown_keys(options, &[])
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
@@ -128,13 +106,15 @@ impl Action for Isolate {
             if interface["nsg"].as_str().is_some_and(|nsg| same_id(nsg, &group_id)) {
                 continue;
             }
-            let before = interface["nsg"].as_str().map(|nsg| format!("from {nsg}")).unwrap_or_else(|| "from no group".to_string());
+            let before = interface["nsg"].as_str().map(|nsg| format!("from NSG {}", short(nsg))).unwrap_or_else(|| "from no NSG".to_string());
             plan.operations.push(Operation {
                 id: format!("interface:{}", nic.rsplit('/').next().unwrap_or_default()),
                 kind: INTERFACE.to_string(),
                 subject: nic.to_string(),
                 description: format!(
-                    "move {nic} {before} to the isolation group, keeping its {} IP configuration(s) and every other setting",
+                    "move NIC {} {before} to the isolation group {}, keeping its {} IP configuration(s) and every other setting",
+                    short(nic),
+                    short(&group_id),
                     interface["ip_configurations"]
                 ),
                 prior: json!({ "nsg": interface["nsg"] }),
@@ -154,39 +134,18 @@ impl Action for Isolate {
     }
 
     async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        match operation.kind.as_str() {
-            GROUP => read_group(&self.http, context, &operation.subject).await,
-            INTERFACE => {
-                let nic = self.http.require_resource(context, &operation.subject, NETWORK_API).await?;
-                Ok(json!({ "nsg": nsg_of(&nic.body) }))
-            }
-            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
-        }
+        read_operation(&self.http, context, operation).await
     }
 
     fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
-        match operation.kind.as_str() {
-            GROUP => assess_group(operation, current, applied),
-            _ => assess_field(operation, current, applied, "nsg"),
-        }
+        assess_operation(operation, current, applied)
     }
 
     async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        match operation.kind.as_str() {
-            GROUP => create_group(&self.http, context, &operation.subject).await,
-            INTERFACE => self.set_group(context, &operation.subject, &operation.desired["nsg"]).await,
-            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
-        }
+        apply_operation(&self.http, context, operation).await
     }
 
     async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
-        match operation.kind.as_str() {
-            GROUP => delete_group_if_unused(&self.http, context, &operation.subject).await,
-            INTERFACE => {
-                self.set_group(context, &operation.subject, &operation.prior["nsg"]).await?;
-                Ok(Vec::new())
-            }
-            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
-        }
+        revert_operation(&self.http, context, operation).await
     }
 }

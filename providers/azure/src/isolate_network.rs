@@ -12,10 +12,9 @@ use async_trait::async_trait;
 use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
 use serde_json::{Map, Value, json};
 
-use crate::assess::{assess_field, same_value};
 use crate::http::Http;
-use crate::ids::{ArmId, NETWORK_API, SUBNET, same_id};
-use crate::isolation_group::{GROUP, STATEFUL_NOTE, assess_group, create_group, delete_group_if_unused, foreign_group, group_operation, inspect_group, read_group};
+use crate::ids::{ArmId, NETWORK_API, SUBNET, same_id, short};
+use crate::isolation_group::{STATEFUL_NOTE, apply_operation, assess_operation, foreign_group, group_operation, inspect_group, read_operation, revert_operation};
 
 /// Sets one subnet's group.
 pub(crate) const SUBNET_GROUP: &str = "azure.subnet_nsg";
@@ -31,25 +30,6 @@ pub(crate) struct IsolateNetwork {
 impl IsolateNetwork {
     pub(crate) fn new(http: Arc<Http>, resource_type: &'static str) -> Self {
         IsolateNetwork { http, resource_type }
-    }
-
-    async fn set_group(&self, context: &CallContext, subnet: &str, group: &Value) -> Result<Value, ActionError> {
-        let finished = self
-            .http
-            .update_resource(context, subnet, NETWORK_API, &format!("setting the network security group of {subnet}"), |body| {
-                let current = body.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null);
-                if same_value(&current, group) {
-                    return Ok(false);
-                }
-                let properties = body.get_mut("properties").and_then(Value::as_object_mut).ok_or_else(|| ActionError::new(ErrorKind::Other, format!("{subnet} has no properties")))?;
-                match group {
-                    Value::Null => properties.remove("networkSecurityGroup"),
-                    id => properties.insert("networkSecurityGroup".to_string(), json!({ "id": id })),
-                };
-                Ok(true)
-            })
-            .await?;
-        Ok(json!({ "nsg": group, "operation": finished.and_then(|f| f.operation) }))
     }
 }
 
@@ -88,7 +68,7 @@ impl Action for IsolateNetwork {
     }
 
     fn check_options(&self, options: &Map<String, Value>) -> Vec<OptionProblem> {
-        options.keys().map(|key| OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: isolate on {} takes no options", self.resource_type) }).collect()
+        crate::options::unknown_keys(options, &[])
     }
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
@@ -124,12 +104,12 @@ impl Action for IsolateNetwork {
             if subnet["nsg"].as_str().is_some_and(|nsg| same_id(nsg, &group_id)) {
                 continue;
             }
-            let before = subnet["nsg"].as_str().map(|nsg| format!("from {nsg}")).unwrap_or_else(|| "from no group".to_string());
+            let before = subnet["nsg"].as_str().map(|nsg| format!("from NSG {}", short(nsg))).unwrap_or_else(|| "from no NSG".to_string());
             changes.push(Operation {
                 id: format!("subnet:{name}"),
                 kind: SUBNET_GROUP.to_string(),
                 subject: subnet["id"].as_str().unwrap_or_default().to_string(),
-                description: format!("move subnet {name} {before} to the isolation group: cuts {} IP configuration(s) (NICs) in it", subnet["ip_configurations"]),
+                description: format!("move subnet {name} {before} to the isolation group {}: cuts {} IP configuration(s) (NICs) in it", short(&group_id), subnet["ip_configurations"]),
                 prior: json!({ "nsg": subnet["nsg"] }),
                 desired: json!({ "nsg": group_id }),
                 reversible: true,
@@ -158,40 +138,19 @@ impl Action for IsolateNetwork {
     }
 
     async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        match operation.kind.as_str() {
-            GROUP => read_group(&self.http, context, &operation.subject).await,
-            SUBNET_GROUP => {
-                let subnet = self.http.require_resource(context, &operation.subject, NETWORK_API).await?.body;
-                Ok(json!({ "nsg": subnet.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null) }))
-            }
-            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
-        }
+        read_operation(&self.http, context, operation).await
     }
 
     fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
-        match operation.kind.as_str() {
-            GROUP => assess_group(operation, current, applied),
-            _ => assess_field(operation, current, applied, "nsg"),
-        }
+        assess_operation(operation, current, applied)
     }
 
     async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
-        match operation.kind.as_str() {
-            GROUP => create_group(&self.http, context, &operation.subject).await,
-            SUBNET_GROUP => self.set_group(context, &operation.subject, &operation.desired["nsg"]).await,
-            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
-        }
+        apply_operation(&self.http, context, operation).await
     }
 
     async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
-        match operation.kind.as_str() {
-            GROUP => delete_group_if_unused(&self.http, context, &operation.subject).await,
-            SUBNET_GROUP => {
-                self.set_group(context, &operation.subject, &operation.prior["nsg"]).await?;
-                Ok(Vec::new())
-            }
-            other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
-        }
+        revert_operation(&self.http, context, operation).await
     }
 }
 

@@ -5,9 +5,9 @@
 use contain_core::{ActionError, Assessment, CallContext, ErrorKind, Operation};
 use serde_json::{Value, json};
 
-use crate::assess::assess_field;
+use crate::assess::{assess_field, same_value};
 use crate::http::Http;
-use crate::ids::{ArmId, NETWORK_API};
+use crate::ids::{ArmId, NETWORK_API, short};
 use crate::nsg_model::{is_isolation_group, isolation_group};
 
 /// The operation kind that creates the isolation group.
@@ -49,14 +49,18 @@ pub(crate) fn group_operation(id: &str) -> Operation {
         id: format!("group:{}", id.rsplit('/').next().unwrap_or_default()),
         kind: GROUP.to_string(),
         subject: id.to_string(),
-        description: format!("create the deny-all network security group {id} (inbound and outbound denied at priority 100, flushConnection on)"),
+        description: format!(
+            "create the deny-all NSG {} in resource group {} (inbound and outbound denied at priority 100, flushConnection on)",
+            short(id),
+            ArmId::parse(id).map(|parsed| parsed.resource_group).unwrap_or_default()
+        ),
         prior: json!({ "exists": false }),
         desired: json!({ "exists": true }),
         reversible: true,
     }
 }
 
-pub(crate) async fn read_group(http: &Http, context: &CallContext, id: &str) -> Result<Value, ActionError> {
+async fn read_group(http: &Http, context: &CallContext, id: &str) -> Result<Value, ActionError> {
     Ok(match http.read_resource(context, id, NETWORK_API).await? {
         None => json!({ "exists": false }),
         Some(group) if is_isolation_group(&group.body) => json!({ "exists": true }),
@@ -64,7 +68,7 @@ pub(crate) async fn read_group(http: &Http, context: &CallContext, id: &str) -> 
     })
 }
 
-pub(crate) fn assess_group(operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+fn assess_group(operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
     if current.get("managed") == Some(&Value::Bool(false)) {
         return Assessment::Diverged { detail: format!("{} exists but contain did not create it", operation.subject) };
     }
@@ -72,7 +76,7 @@ pub(crate) fn assess_group(operation: &Operation, current: &Value, applied: Opti
 }
 
 /// Creates the group, unless another run created it meanwhile.
-pub(crate) async fn create_group(http: &Http, context: &CallContext, id: &str) -> Result<Value, ActionError> {
+async fn create_group(http: &Http, context: &CallContext, id: &str) -> Result<Value, ActionError> {
     if http.read_resource(context, id, NETWORK_API).await?.is_some_and(|group| is_isolation_group(&group.body)) {
         return Ok(json!({ "exists": true }));
     }
@@ -84,8 +88,28 @@ pub(crate) async fn create_group(http: &Http, context: &CallContext, id: &str) -
     Ok(json!({ "exists": true, "operation": finished.operation }))
 }
 
+/// Sets the network security group of a NIC or subnet to `group` (or none), keeping the rest of
+/// the resource, and returns the value it left.
+async fn set_nsg(http: &Http, context: &CallContext, id: &str, group: &Value) -> Result<Value, ActionError> {
+    let finished = http
+        .update_resource(context, id, NETWORK_API, &format!("setting the network security group of {id}"), |body| {
+            let current = body.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null);
+            if same_value(&current, group) {
+                return Ok(false);
+            }
+            let properties = body.get_mut("properties").and_then(Value::as_object_mut).ok_or_else(|| ActionError::new(ErrorKind::Other, format!("{id} has no properties")))?;
+            match group {
+                Value::Null => properties.remove("networkSecurityGroup"),
+                nsg => properties.insert("networkSecurityGroup".to_string(), json!({ "id": nsg })),
+            };
+            Ok(true)
+        })
+        .await?;
+    Ok(json!({ "nsg": group, "operation": finished.and_then(|f| f.operation) }))
+}
+
 /// Deletes the group when no interface or subnet uses it any more.
-pub(crate) async fn delete_group_if_unused(http: &Http, context: &CallContext, id: &str) -> Result<Vec<String>, ActionError> {
+async fn delete_group_if_unused(http: &Http, context: &CallContext, id: &str) -> Result<Vec<String>, ActionError> {
     let Some(group) = http.read_resource(context, id, NETWORK_API).await? else {
         return Ok(Vec::new());
     };
@@ -97,5 +121,38 @@ pub(crate) async fn delete_group_if_unused(http: &Http, context: &CallContext, i
         return Ok(vec![format!("{id} still isolates {users} interface(s) or subnet(s) of other targets or runs: kept, and the rollback that frees it deletes it")]);
     }
     http.delete_resource(context, id, NETWORK_API, group.etag.as_deref(), &format!("deleting {id}")).await?;
+    Ok(Vec::new())
+}
+
+/// Reads an operation's subject: the isolation group, or the NSG of a NIC or subnet.
+pub(crate) async fn read_operation(http: &Http, context: &CallContext, operation: &Operation) -> Result<Value, ActionError> {
+    if operation.kind == GROUP {
+        return read_group(http, context, &operation.subject).await;
+    }
+    let resource = http.require_resource(context, &operation.subject, NETWORK_API).await?.body;
+    Ok(json!({ "nsg": resource.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null) }))
+}
+
+pub(crate) fn assess_operation(operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+    if operation.kind == GROUP {
+        return assess_group(operation, current, applied);
+    }
+    assess_field(operation, current, applied, "nsg")
+}
+
+/// Applies an operation of an isolate action: creates the group, or sets a NIC's or subnet's NSG.
+pub(crate) async fn apply_operation(http: &Http, context: &CallContext, operation: &Operation) -> Result<Value, ActionError> {
+    if operation.kind == GROUP {
+        return create_group(http, context, &operation.subject).await;
+    }
+    set_nsg(http, context, &operation.subject, &operation.desired["nsg"]).await
+}
+
+/// Reverts an operation of an isolate action.
+pub(crate) async fn revert_operation(http: &Http, context: &CallContext, operation: &Operation) -> Result<Vec<String>, ActionError> {
+    if operation.kind == GROUP {
+        return delete_group_if_unused(http, context, &operation.subject).await;
+    }
+    set_nsg(http, context, &operation.subject, &operation.prior["nsg"]).await?;
     Ok(Vec::new())
 }

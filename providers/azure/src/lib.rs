@@ -32,6 +32,7 @@ mod isolate_network;
 mod isolation_group;
 mod lro;
 mod nsg_model;
+mod options;
 mod pacing;
 mod priority;
 mod provider;

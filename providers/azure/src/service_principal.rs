@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::graph::{service_principal_path, user_path};
 use crate::http::{Api, Http};
 use crate::ids::SERVICE_PRINCIPAL;
+use crate::options::{flag, invalid, unknown_keys};
 
 pub(crate) const ENABLED: &str = "entra.service_principal_enabled";
 pub(crate) const USER_SESSIONS: &str = "entra.assigned_user_sessions";
@@ -30,20 +31,8 @@ impl DisableApplication {
 }
 
 fn revoke_assigned(options: &Map<String, Value>) -> Result<bool, Vec<OptionProblem>> {
-    let mut problems: Vec<OptionProblem> = options
-        .keys()
-        .filter(|key| !OPTIONS.contains(&key.as_str()))
-        .map(|key| OptionProblem { key: Some(key.clone()), message: format!("unknown option `{key}`: valid options are {}", OPTIONS.join(", ")) })
-        .collect();
-    let value = match options.get("revoke_assigned_users") {
-        None => false,
-        Some(Value::Bool(flag)) => *flag,
-        Some(value) if contain_core::is_template(value) => false,
-        Some(other) => {
-            problems.push(OptionProblem { key: Some("revoke_assigned_users".into()), message: format!("invalid revoke_assigned_users {other}: expected true or false") });
-            false
-        }
-    };
+    let mut problems = unknown_keys(options, OPTIONS);
+    let value = flag(options, "revoke_assigned_users", false, &mut problems);
     if problems.is_empty() { Ok(value) } else { Err(problems) }
 }
 
@@ -83,7 +72,7 @@ impl Action for DisableApplication {
     }
 
     fn plan(&self, target: &Target, options: &Map<String, Value>, state: &Value) -> Result<TargetPlan, ActionError> {
-        let revoke = revoke_assigned(options).map_err(|problems| ActionError::new(ErrorKind::Invalid, problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ")))?;
+        let revoke = revoke_assigned(options).map_err(invalid)?;
         let principal = &state["service_principal"];
         let id = principal["id"].as_str().unwrap_or(&target.id).to_string();
         let name = principal["displayName"].as_str().unwrap_or(&id).to_string();
