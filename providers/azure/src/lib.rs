@@ -18,6 +18,7 @@
 mod app_credentials;
 mod arm;
 mod assess;
+mod batch;
 mod block;
 mod block_options;
 mod cloud;

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use azure_core::Method;
 use contain_core::{Action, ActionError, ActionKind, Assessment, CallContext, ErrorKind, Operation, OptionProblem, Target, TargetPlan};
 use serde_json::{Map, Value, json};
 
+use crate::batch::{BATCH_LIMIT, BatchAnswer, BatchRequest};
 use crate::graph::{service_principal_path, user_path};
 use crate::http::{Api, Http};
 use crate::ids::SERVICE_PRINCIPAL;
@@ -27,6 +27,31 @@ pub(crate) struct DisableApplication {
 impl DisableApplication {
     pub(crate) fn new(http: Arc<Http>) -> Self {
         DisableApplication { http }
+    }
+
+    /// Revokes the sessions of every listed user in Graph batches. When some fail, the error
+    /// names the users revoked and those not, for the journal.
+    async fn revoke_assigned(&self, context: &CallContext, operation: &Operation) -> Result<Value, ActionError> {
+        let ids: Vec<String> = operation.desired["revoked"].as_array().map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+        let requests: Vec<BatchRequest> = ids
+            .iter()
+            .map(|user| BatchRequest { id: user.clone(), method: "POST", url: format!("{}/revokeSignInSessions", user_path(user)), body: None })
+            .collect();
+        let answers = self.http.batch(context, &requests).await?;
+        let (revoked, failed): (Vec<&String>, Vec<&String>) = ids.iter().partition(|user| answers.get(*user).is_some_and(BatchAnswer::succeeded));
+        if failed.is_empty() {
+            return Ok(json!({ "revoked": revoked }));
+        }
+        let reasons: Vec<String> = failed
+            .iter()
+            .map(|user| {
+                let answer = &answers[*user];
+                let (code, message) = crate::http::error_detail(&answer.body);
+                format!("{user}: {} {}{message}", answer.status, code.map(|c| format!("{c}: ")).unwrap_or_default())
+            })
+            .collect();
+        let kind = if failed.iter().all(|user| answers[*user].status == 429) { ErrorKind::Throttled } else { ErrorKind::Other };
+        Err(ActionError::new(kind, format!("revoked the sessions of {} user(s) ({}); not of {}", revoked.len(), revoked.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", "), reasons.join("; "))))
     }
 }
 
@@ -92,19 +117,22 @@ impl Action for DisableApplication {
             });
         }
         let users = state["assigned_users"].as_array().cloned().unwrap_or_default();
+        if revoke && !users.is_empty() {
+            let ids: Vec<Value> = users.iter().map(|user| user["id"].clone()).collect();
+            plan.operations.push(Operation {
+                id: "assigned_user_sessions".to_string(),
+                kind: USER_SESSIONS.to_string(),
+                subject: id.clone(),
+                description: format!(
+                    "revoke the sign-in sessions of the {} user(s) assigned to {name}, in Graph batches of {BATCH_LIMIT} (irreversible; access tokens already issued live on for up to about 90 minutes)",
+                    users.len()
+                ),
+                prior: json!({ "revoked": [] }),
+                desired: json!({ "revoked": ids, "users": users }),
+                reversible: false,
+            });
+        }
         if revoke {
-            for user in &users {
-                let user_id = user["id"].as_str().unwrap_or_default();
-                plan.operations.push(Operation {
-                    id: format!("sessions:{user_id}"),
-                    kind: USER_SESSIONS.to_string(),
-                    subject: user_id.to_string(),
-                    description: format!("revoke the sign-in sessions of assigned user {} (irreversible; access tokens already issued live on for up to about 90 minutes)", user["name"].as_str().unwrap_or(user_id)),
-                    prior: json!({ "revoked": false }),
-                    desired: json!({ "revoked": true }),
-                    reversible: false,
-                });
-            }
             if state["assigned_groups"].as_u64().unwrap_or(0) > 0 {
                 plan.notes.push(format!("{} group(s) are assigned to {name}: their members' sessions are not revoked", state["assigned_groups"]));
             }
@@ -120,13 +148,14 @@ impl Action for DisableApplication {
         match operation.kind.as_str() {
             ENABLED => Ok(json!({ "accountEnabled": self.http.account_enabled(context, &service_principal_path(&operation.subject)).await? })),
             // Revocation leaves nothing to compare but the time; the journal's outcome decides.
-            _ => Ok(json!({ "revoked": false })),
+            _ => Ok(json!({ "revoked": [] })),
         }
     }
 
     fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
         match operation.kind.as_str() {
             ENABLED => operation.assess_exact(current, applied.map(|a| json!({ "accountEnabled": a["accountEnabled"] })).as_ref()),
+            // Revocation leaves no state to read: only the value apply returned shows it happened.
             _ if applied.is_some() => Assessment::Applied,
             _ => Assessment::Prior,
         }
@@ -138,10 +167,7 @@ impl Action for DisableApplication {
                 self.http.set_account_enabled(context, &service_principal_path(&operation.subject), false).await?;
                 Ok(json!({ "accountEnabled": false }))
             }
-            USER_SESSIONS => {
-                self.http.send(context, Api::Graph, Method::Post, &format!("{}/revokeSignInSessions", user_path(&operation.subject)), None, None).await?;
-                Ok(json!({ "revoked": true }))
-            }
+            USER_SESSIONS => self.revoke_assigned(context, operation).await,
             other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
         }
     }
@@ -153,7 +179,7 @@ impl Action for DisableApplication {
                 self.http.set_account_enabled(context, &service_principal_path(&operation.subject), prior).await?;
                 Ok(Vec::new())
             }
-            _ => Ok(vec![format!("the sign-in sessions of user {} stay revoked", operation.subject)]),
+            _ => Ok(vec![format!("the sign-in sessions of the users assigned to {} stay revoked", operation.subject)]),
         }
     }
 }

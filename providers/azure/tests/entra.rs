@@ -173,3 +173,36 @@ async fn caller_identity_names_the_credential() {
     assert!(identity.principal.starts_with("client secret"), "{}", identity.principal);
     assert!(harness.fake.requests().iter().any(|r| r.path.ends_with("/oauth2/v2.0/token")), "the real credential asked the fake's token endpoint");
 }
+
+#[tokio::test]
+async fn assigned_users_are_revoked_in_batches() {
+    let harness = start().await;
+    let users: Vec<String> = (0..45).map(|i| format!("8d3f1a2b-0000-4000-8000-{i:012}")).collect();
+    for user in &users {
+        harness.fake.insert_graph("users", json!({ "id": user, "userPrincipalName": format!("{user}@contoso.com"), "accountEnabled": true,
+            "userType": "Member", "signInSessionsValidFromDateTime": "2026-11-01T00:00:00Z" }));
+    }
+    let assigned: Vec<serde_json::Value> = users.iter().map(|user| json!({ "principalId": user, "principalType": "User", "principalDisplayName": user })).collect();
+    harness.fake.insert_graph("servicePrincipals", json!({ "id": APP_SP, "appId": APP, "displayName": "Payroll SaaS", "accountEnabled": true, "appRoleAssignedTo": assigned }));
+    // One revocation is throttled inside a 200 batch answer.
+    harness.fake.inject(contain_azure_fake::Fault::new("POST", &format!("/users/{}/revokeSignInSessions", users[7]), 429, "TooManyRequests").retry_after(0).times(1));
+    harness.fake.clear_requests();
+
+    let planned = harness.plan(ActionKind::DisableSso, SERVICE_PRINCIPAL, APP_SP, json!({ "revoke_assigned_users": true })).await;
+    assert!(harness.writes().is_empty());
+    assert_eq!(planned.plan.operations.len(), 2);
+    assert!(!planned.plan.operations[1].reversible);
+
+    harness.apply(&planned).await.expect("apply");
+    let batches: Vec<usize> = harness
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/$batch"))
+        .map(|r| r.body["requests"].as_array().map(Vec::len).unwrap_or(0))
+        .collect();
+    assert_eq!(batches, [20, 20, 5, 1], "three batches of at most 20, then the throttled request again");
+    for user in &users {
+        assert_ne!(harness.fake.get_graph("users", user).unwrap()["signInSessionsValidFromDateTime"], "2026-11-01T00:00:00Z", "{user} revoked");
+    }
+}
