@@ -21,7 +21,7 @@ pub(crate) struct BlockOptions {
     pub(crate) convert_allow: bool,
 }
 
-fn address(value: &Value) -> Result<String, String> {
+pub(crate) fn address(value: &Value) -> Result<String, String> {
     let text = value.as_str().ok_or_else(|| format!("invalid address {value}: expected a string such as 203.0.113.7 or 203.0.113.0/24"))?.trim();
     let cidr = if text.contains('/') {
         text.to_string()

@@ -5,6 +5,7 @@ use contain_core::{Target, TargetParseError};
 pub const VM: &str = "azure.compute.vm";
 pub const NIC: &str = "azure.network.nic";
 pub const NSG: &str = "azure.network.nsg";
+pub const IP_GROUP: &str = "azure.network.ip_group";
 pub const VNET: &str = "azure.network.vnet";
 pub const SUBNET: &str = "azure.network.subnet";
 pub const USER: &str = "azure.entra.user";
@@ -102,6 +103,7 @@ pub(crate) fn parse_target(resource_type: &str, value: &str) -> Result<Target, T
         NIC => arm("Microsoft.Network/networkInterfaces", expected(NIC)),
         NSG => arm("Microsoft.Network/networkSecurityGroups", expected(NSG)),
         VNET => arm("Microsoft.Network/virtualNetworks", expected(VNET)),
+        IP_GROUP => arm("Microsoft.Network/ipGroups", expected(IP_GROUP)),
         SUBNET => arm("Microsoft.Network/virtualNetworks/subnets", expected(SUBNET)),
         USER if is_guid(value) || (value.contains('@') && !value.contains('/') && !value.starts_with('@') && !value.ends_with('@')) => {
             Ok(Target { resource_type: USER.to_string(), id: value.to_string(), region: None, account: None })
@@ -120,6 +122,7 @@ pub(crate) fn expected(resource_type: &str) -> &'static str {
         VM => "a virtual machine resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>",
         NIC => "a network interface resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/networkInterfaces/<name>",
         NSG => "a network security group resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/networkSecurityGroups/<name>",
+        IP_GROUP => "an IP group resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/ipGroups/<name>",
         VNET => "a virtual network resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<name>",
         SUBNET => "a subnet resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<name>",
         USER => "an Entra ID user object id (a GUID) or user principal name (alice@contoso.com)",

@@ -5,6 +5,7 @@
 //! - `azure.compute.vm`: isolate (`isolate`) and block (`block`).
 //! - `azure.network.nic`: isolate.
 //! - `azure.network.nsg`: block.
+//! - `azure.network.ip_group`: block (`ip_group`).
 //! - `azure.network.vnet`, `azure.network.subnet`: isolate (`isolate_network`).
 //! - `azure.entra.user`: revoke (`entra_user`).
 //! - `azure.entra.service_principal`: disable_sso (`service_principal`).
@@ -28,6 +29,7 @@ mod federation;
 mod graph;
 mod http;
 mod ids;
+mod ip_group;
 mod isolate;
 mod isolate_network;
 mod isolation_group;
@@ -40,7 +42,7 @@ mod provider;
 mod service_principal;
 
 pub use cloud::{ARM_ENDPOINT_VAR, AUTHORITY_HOST_VAR, Cloud, Endpoints, GRAPH_ENDPOINT_VAR};
-pub use ids::{APPLICATION, DOMAIN, NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET};
+pub use ids::{APPLICATION, DOMAIN, IP_GROUP, NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET};
 pub use provider::{AzureProvider, AzureSettings};
 
 /// A client for plan tests that never sends a request.

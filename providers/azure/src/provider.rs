@@ -10,7 +10,8 @@ use crate::entra_user::RevokeUser;
 use crate::http::{Api, Http, Timing};
 use crate::app_credentials::RevokeCredentials;
 use crate::federation::DisableFederation;
-use crate::ids::{APPLICATION, DOMAIN, NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET, expected, parse_target};
+use crate::ids::{APPLICATION, DOMAIN, IP_GROUP, NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET, expected, parse_target};
+use crate::ip_group::BlockInIpGroup;
 use crate::isolate::Isolate;
 use crate::isolate_network::IsolateNetwork;
 use crate::service_principal::DisableApplication;
@@ -45,6 +46,7 @@ pub struct AzureProvider {
     isolate_subnet: Arc<IsolateNetwork>,
     block_nsg: Arc<Block>,
     block_vm: Arc<Block>,
+    block_ip_group: Arc<BlockInIpGroup>,
     revoke_user: Arc<RevokeUser>,
     disable_application: Arc<DisableApplication>,
     revoke_credentials: Arc<RevokeCredentials>,
@@ -62,6 +64,7 @@ impl AzureProvider {
             isolate_subnet: Arc::new(IsolateNetwork::new(http.clone(), SUBNET)),
             block_nsg: Arc::new(Block::new(http.clone(), NSG)),
             block_vm: Arc::new(Block::new(http.clone(), VM)),
+            block_ip_group: Arc::new(BlockInIpGroup::new(http.clone())),
             revoke_user: Arc::new(RevokeUser::new(http.clone())),
             disable_application: Arc::new(DisableApplication::new(http.clone())),
             revoke_credentials: Arc::new(RevokeCredentials::new(http.clone())),
@@ -100,6 +103,7 @@ impl Provider for AzureProvider {
             ResourceTypeInfo { name: VM, expected: expected(VM), actions: vec![ActionKind::Isolate, ActionKind::Block] },
             ResourceTypeInfo { name: NIC, expected: expected(NIC), actions: vec![ActionKind::Isolate] },
             ResourceTypeInfo { name: NSG, expected: expected(NSG), actions: vec![ActionKind::Block] },
+            ResourceTypeInfo { name: IP_GROUP, expected: expected(IP_GROUP), actions: vec![ActionKind::Block] },
             ResourceTypeInfo { name: VNET, expected: expected(VNET), actions: vec![ActionKind::Isolate] },
             ResourceTypeInfo { name: SUBNET, expected: expected(SUBNET), actions: vec![ActionKind::Isolate] },
             ResourceTypeInfo { name: USER, expected: expected(USER), actions: vec![ActionKind::Revoke] },
@@ -121,6 +125,7 @@ impl Provider for AzureProvider {
             (ActionKind::Isolate, SUBNET) => Some(self.isolate_subnet.clone()),
             (ActionKind::Block, NSG) => Some(self.block_nsg.clone()),
             (ActionKind::Block, VM) => Some(self.block_vm.clone()),
+            (ActionKind::Block, IP_GROUP) => Some(self.block_ip_group.clone()),
             (ActionKind::Revoke, USER) => Some(self.revoke_user.clone()),
             (ActionKind::DisableSso, SERVICE_PRINCIPAL) => Some(self.disable_application.clone()),
             (ActionKind::Revoke, APPLICATION) => Some(self.revoke_credentials.clone()),

@@ -250,3 +250,28 @@ async fn plan_mode_refuses_writes_before_sending() {
     assert_eq!(error.kind, ErrorKind::DryRunRefused);
     assert!(harness.writes().is_empty());
 }
+
+#[tokio::test]
+async fn ip_group_block_keeps_other_writers_entries() {
+    let harness = start().await;
+    let group = format!("{RG}/Microsoft.Network/ipGroups/blocked");
+    harness.fake.insert(&group, json!({ "location": "westus", "properties": { "ipAddresses": ["13.64.39.16/32", "198.51.100.9"] } }));
+    let before = harness.fake.state();
+    harness.fake.clear_requests();
+
+    let planned = harness.plan(ActionKind::Block, contain_azure::IP_GROUP, &group, json!({ "addresses": ["198.51.100.9", "203.0.113.7"] })).await;
+    assert!(harness.writes().is_empty());
+    assert_eq!(planned.plan.operations[0].desired["added"], json!(["203.0.113.7/32"]), "an address already listed is not added again");
+
+    // Another writer changed the group between contain's read and write: ARM answers 412.
+    harness.fake.inject(Fault::new("PUT", "ipGroups/blocked", 412, "PreconditionFailed").times(1));
+    let applied = harness.apply(&planned).await.expect("read again and write");
+    let puts: Vec<_> = harness.writes().into_iter().filter(|r| r.method == "PUT").collect();
+    assert_eq!(puts.len(), 2);
+    assert!(puts.iter().all(|put| put.if_match.is_some()));
+    let entries = harness.fake.get(&group).unwrap()["properties"]["ipAddresses"].clone();
+    assert_eq!(entries, json!(["13.64.39.16/32", "198.51.100.9", "203.0.113.7/32"]));
+
+    harness.rollback(&planned, &applied).await;
+    assert_eq!(harness.fake.state(), before, "rollback removes exactly the added address");
+}
