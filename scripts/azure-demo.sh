@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The Azure actions end to end, offline: a compromised VM is isolated, an address is blocked in
-# an NSG, and an Entra ID user is disabled and revoked, each planned, run and rolled back against
-# contain-azure-fake (a fake ARM, Graph and token server) on 127.0.0.1, which this script starts
-# and stops. The client-secret credential signs in at the fake's token endpoint.
+# The Azure actions end to end, offline. A compromised VM is isolated, an address is blocked in
+# an NSG, and an Entra ID user is disabled and revoked. Each is planned, run and rolled back
+# against contain-azure-fake (a fake ARM, Graph and token server) on 127.0.0.1, which this
+# script starts and stops. The client-secret credential signs in at the fake's token endpoint.
 #
 # Needs: cargo. Nothing leaves 127.0.0.1.
 set -euo pipefail

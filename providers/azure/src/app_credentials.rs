@@ -52,7 +52,7 @@ fn added_after(options: &Map<String, Value>) -> Result<Option<DateTime<Utc>>, Ve
     if problems.is_empty() { Ok(time) } else { Err(problems) }
 }
 
-/// The journaled facts of a credential: never its secret or key.
+/// Extracts the journaled facts of a credential: never its secret or key.
 fn facts(credential: &Value, kind: &str) -> Value {
     json!({
         "keyId": credential["keyId"],
@@ -106,11 +106,11 @@ impl Action for RevokeCredentials {
         let id = state["id"].as_str().unwrap_or(&target.id).to_string();
         let name = state["displayName"].as_str().unwrap_or(&id).to_string();
         let mut plan = TargetPlan { state: state.clone(), ..TargetPlan::default() };
-        let mut kept = 0;
+        let mut retained = 0;
         for (list, kind, label) in [("secrets", PASSWORD, "client secret"), ("certificates", KEY, "certificate")] {
             for credential in state[list].as_array().cloned().unwrap_or_default() {
                 if !started_after(&credential, time) {
-                    kept += 1;
+                    retained += 1;
                     continue;
                 }
                 let key_id = credential["keyId"].as_str().unwrap_or_default();
@@ -132,7 +132,7 @@ impl Action for RevokeCredentials {
         if plan.operations.is_empty() {
             plan.notes.push(format!("no credential of {name} was added after {}: nothing to remove", time.to_rfc3339()));
         }
-        plan.notes.push(format!("{kept} credential(s) added before {} are kept; tokens already issued with a removed credential live on until they expire (about an hour)", time.to_rfc3339()));
+        plan.notes.push(format!("{retained} credential(s) added before {} are kept; tokens already issued with a removed credential live on until they expire (about an hour)", time.to_rfc3339()));
         Ok(plan)
     }
 

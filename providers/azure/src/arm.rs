@@ -23,7 +23,7 @@ pub(crate) struct Read {
 }
 
 /// One lock per top-level resource (an NSG, a VNet with its subnets, a NIC), so that this
-/// process sends one write at a time to each: ARM answers concurrent writes to one parent with
+/// process sends one write at a time to each: ARM rejects concurrent writes to one parent with
 /// 409 `AnotherOperationInProgress`.
 static PARENT_LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
 
@@ -52,21 +52,21 @@ impl Http {
     }
 
     /// Writes a resource whole and waits for its operation.
-    pub(crate) async fn put_resource(&self, context: &CallContext, id: &str, api_version: &str, body: &Value, if_match: Option<&str>, what: &str) -> Result<Finished, ActionError> {
+    pub(crate) async fn put_resource(&self, context: &CallContext, id: &str, api_version: &str, body: &Value, if_match: Option<&str>, description: &str) -> Result<Finished, ActionError> {
         let _parent = lock_parent(id).await;
-        self.put_unlocked(context, id, api_version, body, if_match, what).await
+        self.put_unlocked(context, id, api_version, body, if_match, description).await
     }
 
-    async fn put_unlocked(&self, context: &CallContext, id: &str, api_version: &str, body: &Value, if_match: Option<&str>, what: &str) -> Result<Finished, ActionError> {
+    async fn put_unlocked(&self, context: &CallContext, id: &str, api_version: &str, body: &Value, if_match: Option<&str>, description: &str) -> Result<Finished, ActionError> {
         let reply = self.send(context, Api::Arm, Method::Put, &arm_path(id, api_version), Some(body), if_match).await?;
-        self.finish(context, &reply, what).await
+        self.finish(context, &reply, description).await
     }
 
     /// Deletes a resource and waits for its operation.
-    pub(crate) async fn delete_resource(&self, context: &CallContext, id: &str, api_version: &str, if_match: Option<&str>, what: &str) -> Result<Finished, ActionError> {
+    pub(crate) async fn delete_resource(&self, context: &CallContext, id: &str, api_version: &str, if_match: Option<&str>, description: &str) -> Result<Finished, ActionError> {
         let _parent = lock_parent(id).await;
         let reply = self.send(context, Api::Arm, Method::Delete, &arm_path(id, api_version), None, if_match).await?;
-        self.finish(context, &reply, what).await
+        self.finish(context, &reply, description).await
     }
 
     /// Reads a resource, lets `change` edit its JSON, and writes it back whole with `If-Match`.
@@ -77,7 +77,7 @@ impl Http {
         context: &CallContext,
         id: &str,
         api_version: &str,
-        what: &str,
+        description: &str,
         change: impl Fn(&mut Value) -> Result<bool, ActionError>,
     ) -> Result<Option<Finished>, ActionError> {
         let _parent = lock_parent(id).await;
@@ -88,9 +88,9 @@ impl Http {
             if !change(&mut body)? {
                 return Ok(None);
             }
-            match self.put_unlocked(context, id, api_version, &body, read.etag.as_deref(), what).await {
+            match self.put_unlocked(context, id, api_version, &body, read.etag.as_deref(), description).await {
                 Err(error) if error.code.as_deref() == Some("PreconditionFailed") && attempt < STALE_ATTEMPTS => {
-                    tracing::info!("{what}: {id} changed since it was read; reading it again");
+                    tracing::info!("{description}: {id} changed since it was read; reading it again");
                     attempt += 1;
                 }
                 other => return other.map(Some),

@@ -35,7 +35,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn ids_compare_without_case_and_extra_fields_are_ignored() {
+    fn assess_field_ignores_case_and_extras() {
         let operation = Operation {
             id: "i".into(),
             kind: "k".into(),

@@ -1,7 +1,7 @@
 //! Microsoft Graph JSON batching: many requests in one `POST /$batch`, at most 20 each.
 //!
-//! Each inner answer is checked on its own. A 429 inside a 200 batch answer is sent again in a
-//! later batch after its `Retry-After`, within the client's retry budget; every other status is
+//! Each inner response is checked on its own. A request whose inner response is a 429 (inside a
+//! 200 batch response) is sent again in a later batch after its `Retry-After`, within the client's retry budget; every other status is
 //! returned to the caller.
 
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ use crate::http::{Api, Http};
 /// Graph's limit of requests per batch.
 pub(crate) const BATCH_LIMIT: usize = 20;
 
-/// One request of a batch, with the id its answer comes back under.
+/// One request of a batch, with the id its response comes back under.
 #[derive(Debug, Clone)]
 pub(crate) struct BatchRequest {
     pub(crate) id: String,
@@ -26,7 +26,7 @@ pub(crate) struct BatchRequest {
     pub(crate) body: Option<Value>,
 }
 
-/// The answer to one request of a batch.
+/// The response to one request of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct BatchAnswer {
     pub(crate) status: u16,
@@ -48,7 +48,7 @@ fn encode(request: &BatchRequest) -> Value {
     encoded
 }
 
-/// The `Retry-After` of an inner answer, whatever the case of the header name.
+/// Reads the `Retry-After` of an inner response, whatever the case of the header name.
 fn retry_after(answer: &Value) -> Option<Duration> {
     let headers = answer["headers"].as_object()?;
     let value = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("retry-after")).map(|(_, value)| value)?;
@@ -58,7 +58,7 @@ fn retry_after(answer: &Value) -> Option<Duration> {
 
 impl Http {
     /// Sends the requests in batches of at most 20, sends throttled ones again after their
-    /// `Retry-After`, and returns each answer by request id.
+    /// `Retry-After`, and returns each response by request id.
     pub(crate) async fn batch(&self, context: &CallContext, requests: &[BatchRequest]) -> Result<BTreeMap<String, BatchAnswer>, ActionError> {
         let mut answers = BTreeMap::new();
         let mut pending: Vec<BatchRequest> = requests.to_vec();
@@ -81,10 +81,10 @@ impl Http {
                     }
                     answers.insert(id, BatchAnswer { status, body: answer["body"].clone() });
                 }
-                // A request the batch answer left out is reported, not lost.
+                // A request the batch response left out is reported, not lost.
                 let unanswered: Vec<&BatchRequest> = chunk.iter().filter(|r| !answers.contains_key(&r.id) && !throttled.iter().any(|t| t.id == r.id)).collect();
                 for request in unanswered {
-                    answers.insert(request.id.clone(), BatchAnswer { status: 0, body: json!({ "error": { "message": "the batch answer holds no answer to this request" } }) });
+                    answers.insert(request.id.clone(), BatchAnswer { status: 0, body: json!({ "error": { "message": "the batch response contains no response to this request" } }) });
                 }
             }
             if throttled.is_empty() {

@@ -39,7 +39,7 @@ impl Block {
         Block { http, resource_type }
     }
 
-    /// The groups that filter a VM's traffic: those on its interfaces and on their subnets.
+    /// Lists the groups that filter a VM's traffic: those on its interfaces and on their subnets.
     async fn groups_of_vm(&self, context: &CallContext, vm: &str) -> Result<Vec<String>, ActionError> {
         let body = self.http.require_resource(context, vm, COMPUTE_API).await?.body;
         let mut groups = Vec::new();
@@ -59,8 +59,8 @@ impl Block {
     }
 }
 
-/// The name of contain's rule for one direction and address family of a block: the same block
-/// always gets the same name.
+/// Derives the name of contain's rule for one direction and address family of a block, so that
+/// the same block always gets the same name.
 fn rule_name(options: &BlockOptions, direction: Direction, addresses: &[String], v6: bool) -> String {
     let mut hash = Sha256::new();
     hash.update(format!("{addresses:?}|{:?}|{}", options.ports, options.protocol));
@@ -101,7 +101,7 @@ fn names(value: &Value, key: &str) -> Vec<String> {
     value[key].as_array().map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
 }
 
-/// What one group needs: the rules to add, the allow rules to turn into denies, and notes.
+/// The changes of one group: the rules to add, the allow rules to turn into denies, and notes.
 #[derive(Debug)]
 struct GroupPlan {
     rules: Vec<Value>,
@@ -109,7 +109,7 @@ struct GroupPlan {
     notes: Vec<String>,
 }
 
-/// Plans one group, or says why it cannot be contained.
+/// Plans one group, or returns the reason it cannot be contained.
 fn plan_group(id: &str, group: &Value, options: &BlockOptions) -> Result<GroupPlan, String> {
     let existing = security_rules(group);
     let mut views = rules_of(group);
@@ -345,9 +345,9 @@ mod tests {
     #[test]
     fn allow_at_100_fails_unless_conversion_is_allowed() {
         let group = json!({ "properties": { "securityRules": [allow("open", 100, "Internet")] } });
-        let refused = plan_group("g", &group, &options(json!({ "addresses": ["203.0.113.7"], "direction": "inbound" }))).unwrap_err();
-        assert!(refused.starts_with("not contained"), "{refused}");
-        assert!(refused.contains("open (priority 100)"));
+        let rejected = plan_group("g", &group, &options(json!({ "addresses": ["203.0.113.7"], "direction": "inbound" }))).unwrap_err();
+        assert!(rejected.starts_with("not contained"), "{rejected}");
+        assert!(rejected.contains("open (priority 100)"));
         let converted = plan_group("g", &group, &options(json!({ "addresses": ["203.0.113.7"], "direction": "inbound", "convert_allow": true }))).unwrap();
         assert_eq!(converted.converted[0]["name"], "open");
         assert_eq!(converted.rules[0]["properties"]["priority"], 101);
@@ -364,8 +364,8 @@ mod tests {
     fn limits_are_checked_before_any_write() {
         let existing: Vec<Value> = (0..999).map(|i| allow(&format!("r{i}"), 200 + i, "10.0.0.0/8")).collect();
         let group = json!({ "properties": { "securityRules": existing } });
-        let refused = plan_group("g", &group, &options(json!({ "addresses": ["203.0.113.7"] }))).unwrap_err();
-        assert!(refused.contains("over Azure's limit of 1000"), "{refused}");
+        let rejected = plan_group("g", &group, &options(json!({ "addresses": ["203.0.113.7"] }))).unwrap_err();
+        assert!(rejected.contains("over Azure's limit of 1000"), "{rejected}");
         let many: Vec<String> = (0..4001).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
         let rule = deny_rule("big", Direction::Inbound, 100, "*", &many, &[], "d");
         assert!(check_limits(&[], &[rule], RULES_PER_GROUP).unwrap().contains("4000"));

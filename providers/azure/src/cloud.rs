@@ -61,12 +61,12 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// The endpoints of `cloud`, with the overrides of the environment applied.
+    /// Returns the endpoints of `cloud`, with the overrides of the environment applied.
     pub fn from_env(cloud: Cloud) -> Endpoints {
         Endpoints::with_overrides(cloud, |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
 
-    /// The endpoints of `cloud`, with the overrides that `lookup` finds by variable name.
+    /// Returns the endpoints of `cloud`, with the overrides that `lookup` finds by variable name.
     pub fn with_overrides(cloud: Cloud, lookup: impl Fn(&str) -> Option<String>) -> Endpoints {
         let (arm, graph, authority) = cloud.defaults();
         let trim = |value: String| value.trim_end_matches('/').to_string();

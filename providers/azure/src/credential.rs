@@ -1,9 +1,9 @@
 //! The credential chain: client secret from the environment, workload identity, managed
 //! identity, then the Azure CLI, tried in that order.
 //!
-//! The provider builds the chain itself, rather than using the SDK's default one, so that it
-//! can log which credential was chosen (never the secret) and so that tests can leave out the
-//! managed identity, which calls the instance metadata address.
+//! The provider builds the chain itself, rather than using the SDK's default one. So it can log
+//! which credential was chosen (never the secret), and tests can leave out the managed identity,
+//! which calls the instance metadata address.
 
 use std::sync::{Arc, Mutex};
 
@@ -69,12 +69,12 @@ impl CredentialChain {
         CredentialChain { links, chosen: Mutex::new(None) }
     }
 
-    /// The names of the links, in the order they are tried.
+    /// Returns the names of the links, in the order they are tried.
     pub(crate) fn names(&self) -> Vec<&'static str> {
         self.links.iter().map(|link| link.name).collect()
     }
 
-    /// The name of the credential that gave the last token, if any did.
+    /// Returns the name of the credential that gave the last token, if any did.
     pub(crate) fn chosen(&self) -> Option<&'static str> {
         let chosen = *self.chosen.lock().unwrap_or_else(|e| e.into_inner());
         chosen.map(|index| self.links[index].name)

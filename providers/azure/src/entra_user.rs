@@ -2,8 +2,8 @@
 //! sessions (irreversible).
 //!
 //! Revocation resets the sign-in sessions' valid-from time, so refresh tokens and session
-//! cookies stop working; access tokens already issued live on until they expire (up to about 90
-//! minutes). Graph answers success for guest users but does not revoke them: those are reported
+//! cookies stop working. Access tokens already issued live on until they expire (up to about 90
+//! minutes). Graph returns success for guest users but does not revoke them. Those are reported
 //! as not contained by revocation and, when the step allows, disabled instead.
 
 use std::sync::Arc;

@@ -45,22 +45,22 @@ impl DisableFederation {
     }
 }
 
-/// The configuration as it is sent to recreate it: every field but those Graph sets.
+/// Returns the configuration as it is sent to recreate it: every field but those Graph sets.
 fn recreatable(configuration: &Value) -> Value {
     let mut fields = configuration.as_object().cloned().unwrap_or_default();
     fields.retain(|key, _| !READ_ONLY.contains(&key.as_str()));
     Value::Object(fields)
 }
 
-/// The fields of the snapshot that are missing or empty.
+/// Lists the fields of the snapshot that are missing or empty.
 fn missing_fields(configuration: &Value) -> Vec<&'static str> {
     REQUIRED.iter().copied().filter(|field| configuration[*field].as_str().is_none_or(str::is_empty)).collect()
 }
 
-/// The fields of `read` that differ from `snapshot`, for the rollback's check.
+/// Lists the fields of `read` that differ from `snapshot`, for the rollback's check.
 fn differences(snapshot: &Value, read: &Value) -> Vec<String> {
-    let wanted = recreatable(snapshot);
-    wanted.as_object().map(|fields| fields.iter().filter(|(key, value)| &read[key.as_str()] != *value).map(|(key, _)| key.clone()).collect()).unwrap_or_default()
+    let expected = recreatable(snapshot);
+    expected.as_object().map(|fields| fields.iter().filter(|(key, value)| &read[key.as_str()] != *value).map(|(key, _)| key.clone()).collect()).unwrap_or_default()
 }
 
 #[async_trait]

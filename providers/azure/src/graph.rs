@@ -6,13 +6,13 @@ use serde_json::Value;
 
 use crate::http::{Api, Http};
 
-/// The Graph path of a user, by object id or user principal name. A guest's name holds `#EXT#`,
-/// whose `#` must be escaped in a path.
+/// Returns the Graph path of a user, by object id or user principal name. A guest's name contains
+/// `#EXT#`, whose `#` must be escaped in a path.
 pub(crate) fn user_path(user: &str) -> String {
     format!("/users/{}", user.replace('%', "%25").replace('#', "%23").replace('/', "%2F"))
 }
 
-/// The Graph path of a service principal, by object id or `appId:<application id>`.
+/// Returns the Graph path of a service principal, by object id or `appId:<application id>`.
 pub(crate) fn service_principal_path(id: &str) -> String {
     match id.strip_prefix("appId:") {
         Some(app_id) => format!("/servicePrincipals(appId='{app_id}')"),
@@ -20,7 +20,7 @@ pub(crate) fn service_principal_path(id: &str) -> String {
     }
 }
 
-/// The Graph path of an app registration, by object id or `appId:<application id>`.
+/// Returns the Graph path of an app registration, by object id or `appId:<application id>`.
 pub(crate) fn application_path(id: &str) -> String {
     match id.strip_prefix("appId:") {
         Some(app_id) => format!("/applications(appId='{app_id}')"),

@@ -2,8 +2,8 @@
 //! pipeline with the pipeline's own retries turned off.
 //!
 //! The azure_core 0.21 pipeline retries PUT and POST on 408, 429 and 5xx by itself, which could
-//! repeat a write blindly. Its retry policy is replaced by one that passes every answer through,
-//! and this client retries only answers that say the request was not carried out (429, and 409
+//! repeat a write blindly. Its retry policy is replaced by one that passes every response through,
+//! and this client retries only responses which show that the request was not carried out (429, and 409
 //! `AnotherOperationInProgress`), after the server's `Retry-After`. Every other failure goes to the
 //! engine, which reads the subject before it tries a change again.
 
@@ -31,11 +31,11 @@ pub(crate) enum Api {
 /// How long the client waits for the server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timing {
-    /// The longest total wait on `Retry-After` for one call before the engine gets the error.
+    /// The maximum total wait on `Retry-After` for one call before the engine gets the error.
     pub(crate) retry_budget: Duration,
     /// The wait between polls of an operation when the server names none.
     pub(crate) poll_interval: Duration,
-    /// The longest wait for one long-running operation.
+    /// The maximum wait for one long-running operation.
     pub(crate) operation_timeout: Duration,
 }
 
@@ -45,7 +45,7 @@ impl Default for Timing {
     }
 }
 
-/// An answer with a success status.
+/// A response with a success status.
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
@@ -59,7 +59,7 @@ impl Reply {
         self.headers.get(name).map(String::as_str)
     }
 
-    /// The resource's ETag, from the header or the body.
+    /// Returns the resource's ETag, from the header or the body.
     pub(crate) fn etag(&self) -> Option<String> {
         self.header("etag").map(str::to_string).or_else(|| self.body.get("etag").and_then(Value::as_str).map(str::to_string))
     }
@@ -69,8 +69,8 @@ impl Reply {
     }
 }
 
-/// Passes every answer through, so that no status is retried or turned into an error inside the
-/// pipeline.
+/// A policy that passes every response through, so that no status is retried or turned into an
+/// error inside the pipeline.
 #[derive(Debug)]
 struct PassThrough;
 
@@ -115,7 +115,7 @@ impl Http {
         })
     }
 
-    /// The name of the credential in use, once one gave a token.
+    /// Returns the name of the credential in use, once one gave a token.
     pub(crate) fn credential_name(&self) -> Option<&'static str> {
         self.connection.get().and_then(|connection| connection.credential.chosen())
     }
@@ -136,7 +136,7 @@ impl Http {
         Ok(token.token.secret().to_string())
     }
 
-    /// The full URL of an ARM path (which must carry its `api-version`) or Graph path, or the
+    /// Returns the full URL of an ARM path (which must carry its `api-version`) or Graph path, or the
     /// URL itself when it is one already (an operation URL the server sent).
     fn url(&self, api: Api, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
@@ -152,12 +152,12 @@ impl Http {
         self.send(context, api, Method::Get, path, None, None).await
     }
 
-    /// Sends a request and returns the answer when its status is a success. In plan mode,
-    /// refuses every request that is not a read before sending it.
+    /// Sends a request and returns the response when its status is a success. In plan mode,
+    /// rejects every request that is not a read before sending it.
     pub(crate) async fn send(&self, context: &CallContext, api: Api, method: Method, path: &str, body: Option<&Value>, if_match: Option<&str>) -> Result<Reply, ActionError> {
         let url = self.url(api, path);
         if context.mode == Mode::Plan && !is_read_only(&method, &url, body) {
-            return Err(ActionError::new(ErrorKind::DryRunRefused, format!("contain is planning: {method} {} refused before sending", display_path(&url))).with_resource(display_path(&url)));
+            return Err(ActionError::new(ErrorKind::DryRunRefused, format!("contain is planning: {method} {} rejected before sending", display_path(&url))).with_resource(display_path(&url)));
         }
         let mut waited = Duration::ZERO;
         loop {
@@ -204,7 +204,7 @@ impl Http {
         let bytes = body
             .collect()
             .await
-            .map_err(|error| ActionError::new(ErrorKind::Transient, format!("{} {}: the answer was cut off: {error}", request.method(), display_path(url))))?;
+            .map_err(|error| ActionError::new(ErrorKind::Transient, format!("{} {}: the response was cut off: {error}", request.method(), display_path(url))))?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -215,7 +215,7 @@ impl Http {
     }
 }
 
-/// The path and query of a URL, for messages: the host is the configured one.
+/// Returns the path and query of a URL, for messages: the host is the configured one.
 pub(crate) fn display_path(url: &str) -> String {
     match url.find("://").and_then(|start| url[start + 3..].find('/').map(|slash| start + 3 + slash)) {
         Some(position) => url[position..].to_string(),
@@ -243,23 +243,23 @@ fn is_read_only(method: &Method, url: &str, body: Option<&Value>) -> bool {
     }
 }
 
-/// The error code and message of an ARM or Graph error body.
+/// Returns the error code and message of an ARM or Graph error body.
 pub(crate) fn error_detail(body: &Value) -> (Option<String>, String) {
     let error = body.get("error").unwrap_or(body);
     let code = error.get("code").and_then(Value::as_str).map(str::to_string);
     let message = error.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| match body {
-        Value::Null => "no details in the answer".to_string(),
+        Value::Null => "no details in the response".to_string(),
         Value::String(text) => text.clone(),
         other => other.to_string(),
     });
     (code, message)
 }
 
-/// Codes of a 409 that says another operation holds the resource: the request was not carried
-/// out and may be sent again.
+/// Codes of a 409 which show that another operation is using the resource, so the request was
+/// not carried out and may be sent again.
 const BUSY_CODES: &[&str] = &["AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation", "OperationNotAllowedWhileUpdating"];
 
-/// True when the answer says the request was refused before it was carried out.
+/// Returns true when the response shows that the request was rejected before it was carried out.
 fn not_carried_out(reply: &Reply) -> bool {
     let (code, _) = error_detail(&reply.body);
     reply.status == 429 || (reply.status == 409 && code.as_deref().is_some_and(|code| BUSY_CODES.contains(&code)))

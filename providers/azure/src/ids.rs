@@ -49,7 +49,7 @@ impl ArmId {
         Some(ArmId { subscription: parts[1].to_string(), resource_group: parts[3].to_string(), resource_type, name: parts[parts.len() - 1].to_string() })
     }
 
-    /// The id of the top-level resource this id names or lies under: a subnet's VNet.
+    /// Returns the id of the top-level resource this id names or lies under: a subnet's VNet.
     pub(crate) fn top_level(id: &str) -> String {
         id.trim_start_matches('/').split('/').take(8).fold(String::new(), |mut path, part| {
             path.push('/');
@@ -58,7 +58,7 @@ impl ArmId {
         })
     }
 
-    /// The id of a resource of `resource_type` named `name` in the same resource group.
+    /// Returns the id of a resource of `resource_type` named `name` in the same resource group.
     pub(crate) fn sibling(&self, resource_type: &str, name: &str) -> String {
         format!("/subscriptions/{}/resourceGroups/{}/providers/{resource_type}/{name}", self.subscription, self.resource_group)
     }
@@ -69,7 +69,7 @@ pub(crate) fn arm_path(id: &str, api_version: &str) -> String {
     format!("{id}?api-version={api_version}")
 }
 
-/// The name at the end of an ARM id, for the text a reviewer reads.
+/// Returns the name at the end of an ARM id, for the text a reviewer reads.
 pub(crate) fn short(id: &str) -> &str {
     id.trim_end_matches('/').rsplit('/').next().unwrap_or(id)
 }
@@ -116,7 +116,7 @@ pub(crate) fn parse_target(resource_type: &str, value: &str) -> Result<Target, T
     }
 }
 
-/// The valid forms of a target of `resource_type`.
+/// Describes the valid forms of a target of `resource_type`.
 pub(crate) fn expected(resource_type: &str) -> &'static str {
     match resource_type {
         VM => "a virtual machine resource id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>",

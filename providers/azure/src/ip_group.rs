@@ -45,12 +45,13 @@ fn parse(options: &Map<String, Value>) -> Result<Vec<String>, Vec<OptionProblem>
     if problems.is_empty() { Ok(addresses) } else { Err(problems) }
 }
 
-/// The addresses of a group, as ARM lists them. A single address is written without `/32`.
+/// Lists the addresses of a group as ARM writes them: a single address may lack its `/32`.
 fn entries(group: &Value) -> Vec<String> {
     group.pointer("/properties/ipAddresses").and_then(Value::as_array).map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
 }
 
-/// True when `entries` already holds `cidr`, written with or without its host prefix length.
+/// Returns true when `entries` already contains `cidr`, written with or without its host prefix
+/// length.
 fn holds(entries: &[String], cidr: &str) -> bool {
     let bare = cidr.strip_suffix("/32").or_else(|| cidr.strip_suffix("/128")).unwrap_or(cidr);
     entries.iter().any(|entry| entry == cidr || entry == bare)
@@ -152,11 +153,11 @@ impl Action for BlockInIpGroup {
         self.http
             .update_resource(context, &operation.subject, NETWORK_API, &format!("removing contain's addresses from {}", operation.subject), |group| {
                 let present = entries(group);
-                let kept: Vec<String> = present.iter().filter(|entry| !added.iter().any(|cidr| holds(std::slice::from_ref(entry), cidr))).cloned().collect();
-                if kept.len() == present.len() {
+                let remaining: Vec<String> = present.iter().filter(|entry| !added.iter().any(|cidr| holds(std::slice::from_ref(entry), cidr))).cloned().collect();
+                if remaining.len() == present.len() {
                     return Ok(false);
                 }
-                group["properties"]["ipAddresses"] = json!(kept);
+                group["properties"]["ipAddresses"] = json!(remaining);
                 Ok(true)
             })
             .await?;

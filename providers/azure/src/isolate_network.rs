@@ -33,7 +33,7 @@ impl IsolateNetwork {
     }
 }
 
-/// Why a subnet is skipped, if it is.
+/// Returns the reason a subnet is skipped, if it is.
 fn skip_reason(subnet: &Value) -> Option<String> {
     let name = subnet["name"].as_str().unwrap_or_default();
     if RESERVED_SUBNETS.iter().any(|reserved| reserved.eq_ignore_ascii_case(name)) {

@@ -13,7 +13,7 @@ use crate::nsg_model::{is_isolation_group, isolation_group};
 /// The operation kind that creates the isolation group.
 pub(crate) const GROUP: &str = "azure.isolation_nsg";
 
-/// What the plan says about NSG statefulness.
+/// The plan's note on NSG statefulness.
 pub(crate) const STATEFUL_NOTE: &str = "NSGs are stateful: the isolation group sets flushConnection, so flows are evaluated again when its rules change. \
      A flow established before the association may live on until Azure evaluates it again, and traffic of Azure's platform (DHCP, DNS to 168.63.129.16, \
      health probes) is not filtered by NSGs";
@@ -43,7 +43,7 @@ pub(crate) fn foreign_group(group: &Value) -> Option<String> {
     })
 }
 
-/// The operation that creates the group.
+/// Builds the operation that creates the group.
 pub(crate) fn group_operation(id: &str) -> Operation {
     Operation {
         id: format!("group:{}", id.rsplit('/').next().unwrap_or_default()),

@@ -12,9 +12,9 @@
 //! - `azure.entra.application`: revoke (`app_credentials`).
 //! - `azure.entra.domain`: disable_sso (`federation`).
 //!
-//! `http` is the one client, on azure_core's pipeline with its retries off; `lro` polls
-//! long-running operations; `arm` reads and writes whole resources with `If-Match`; `credential`
-//! is the credential chain; `cloud` the endpoints of each Azure cloud and their overrides.
+//! `http` is the one client, on azure_core's pipeline with its retries off. `lro` polls
+//! long-running operations, and `arm` reads and writes whole resources with `If-Match`.
+//! `credential` is the credential chain, and `cloud` holds the endpoints of each Azure cloud.
 
 mod app_credentials;
 mod arm;
@@ -45,7 +45,7 @@ pub use cloud::{ARM_ENDPOINT_VAR, AUTHORITY_HOST_VAR, Cloud, Endpoints, GRAPH_EN
 pub use ids::{APPLICATION, DOMAIN, IP_GROUP, NIC, NSG, SERVICE_PRINCIPAL, SUBNET, USER, VM, VNET};
 pub use provider::{AzureProvider, AzureSettings};
 
-/// A client for plan tests that never sends a request.
+/// Builds a client for plan tests, which never sends a request.
 #[cfg(test)]
 pub(crate) fn test_http() -> http::Http {
     http::Http::new(Endpoints::with_overrides(Cloud::Public, |_| Some("http://127.0.0.1:9".to_string())), false, http::Timing::default())

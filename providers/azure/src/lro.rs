@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::http::{Api, Http, Reply, display_path, error_detail};
 
-/// What a finished write left: the operation URL polled, if there was one.
+/// The result of a finished write: the operation URL polled, if there was one.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Finished {
     pub(crate) operation: Option<String>,
@@ -22,36 +22,36 @@ impl Http {
     /// Waits until the operation a write started has ended. Returns an error that names the
     /// operation URL and carries the server's error when it ended Failed or Canceled, or when it
     /// did not end in time.
-    pub(crate) async fn finish(&self, context: &CallContext, reply: &Reply, what: &str) -> Result<Finished, ActionError> {
+    pub(crate) async fn finish(&self, context: &CallContext, reply: &Reply, description: &str) -> Result<Finished, ActionError> {
         if let Some(url) = reply.header("azure-asyncoperation").map(str::to_string) {
-            self.poll_status(context, &url, reply, what).await?;
+            self.poll_status(context, &url, reply, description).await?;
             return Ok(Finished { operation: Some(url) });
         }
         if reply.status == 202
             && let Some(url) = reply.header("location").map(str::to_string)
         {
-            self.poll_location(context, &url, reply, what).await?;
+            self.poll_location(context, &url, reply, description).await?;
             return Ok(Finished { operation: Some(url) });
         }
         match provisioning_state(&reply.body) {
-            Some(state @ ("Failed" | "Canceled")) => Err(ActionError::new(ErrorKind::Other, format!("{what}: the resource is {state}")).with_code(state)),
+            Some(state @ ("Failed" | "Canceled")) => Err(ActionError::new(ErrorKind::Other, format!("{description}: the resource is {state}")).with_code(state)),
             _ => Ok(Finished::default()),
         }
     }
 
     /// Polls an `Azure-AsyncOperation` URL, whose body carries `status`.
-    async fn poll_status(&self, context: &CallContext, url: &str, first: &Reply, what: &str) -> Result<(), ActionError> {
+    async fn poll_status(&self, context: &CallContext, url: &str, first: &Reply, description: &str) -> Result<(), ActionError> {
         let started = Instant::now();
         let mut wait = first.retry_after().unwrap_or(self.timing.poll_interval);
         loop {
-            self.pause(wait, started, url, what).await?;
+            self.pause(wait, started, url, description).await?;
             let reply = self.get(context, Api::Arm, url).await?;
             let status = reply.body.get("status").and_then(Value::as_str).unwrap_or("InProgress");
             match status {
                 "Succeeded" => return Ok(()),
                 "Failed" | "Canceled" => {
                     let (code, message) = error_detail(&reply.body);
-                    let mut error = ActionError::new(ErrorKind::Other, format!("{what}: operation {} ended {status}: {}{message}", display_path(url), code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default()));
+                    let mut error = ActionError::new(ErrorKind::Other, format!("{description}: operation {} ended {status}: {}{message}", display_path(url), code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default()));
                     if let Some(code) = code {
                         error = error.with_code(code);
                     }
@@ -62,13 +62,13 @@ impl Http {
         }
     }
 
-    /// Polls a `Location` URL, which answers 202 until the operation ends.
-    async fn poll_location(&self, context: &CallContext, url: &str, first: &Reply, what: &str) -> Result<(), ActionError> {
+    /// Polls a `Location` URL, which returns 202 until the operation ends.
+    async fn poll_location(&self, context: &CallContext, url: &str, first: &Reply, description: &str) -> Result<(), ActionError> {
         let started = Instant::now();
         let mut wait = first.retry_after().unwrap_or(self.timing.poll_interval);
         loop {
-            self.pause(wait, started, url, what).await?;
-            let reply = self.get(context, Api::Arm, url).await.map_err(|error| ActionError { message: format!("{what}: operation {} failed: {}", display_path(url), error.message), ..error })?;
+            self.pause(wait, started, url, description).await?;
+            let reply = self.get(context, Api::Arm, url).await.map_err(|error| ActionError { message: format!("{description}: operation {} failed: {}", display_path(url), error.message), ..error })?;
             if reply.status != 202 {
                 return Ok(());
             }
@@ -76,11 +76,11 @@ impl Http {
         }
     }
 
-    async fn pause(&self, wait: std::time::Duration, started: Instant, url: &str, what: &str) -> Result<(), ActionError> {
+    async fn pause(&self, wait: std::time::Duration, started: Instant, url: &str, description: &str) -> Result<(), ActionError> {
         if started.elapsed() + wait > self.timing.operation_timeout {
             return Err(ActionError::new(
                 ErrorKind::Transient,
-                format!("{what}: operation {} still running after {} s; read the resource to learn whether it took effect", display_path(url), started.elapsed().as_secs()),
+                format!("{description}: operation {} still running after {} s; read the resource to learn whether it took effect", display_path(url), started.elapsed().as_secs()),
             ));
         }
         tokio::time::sleep(wait).await;

@@ -37,7 +37,7 @@ impl Direction {
     }
 }
 
-/// The protocol of a rule, as ARM names it: `*`, `Tcp` or `Udp`.
+/// Converts a protocol as ARM names it (`*`, `Tcp`, `Udp`) to the model's.
 pub(crate) fn protocol_model(protocol: &str) -> Protocol {
     match protocol {
         "Tcp" => Protocol::Tcp,
@@ -47,7 +47,7 @@ pub(crate) fn protocol_model(protocol: &str) -> Protocol {
     }
 }
 
-/// A deny rule for `prefixes` on the remote side (the source of an inbound rule, the destination
+/// Builds a deny rule for `prefixes` on the remote side (the source of an inbound rule, the destination
 /// of an outbound one), over `ports` (empty means all).
 pub(crate) fn deny_rule(name: &str, direction: Direction, priority: i32, protocol: &str, prefixes: &[String], ports: &[String], description: &str) -> Value {
     let mut properties = SecurityRulePropertiesFormat::new(protocol_model(protocol), SecurityRuleAccess::Deny, priority, direction.model());
@@ -70,7 +70,7 @@ pub(crate) fn deny_rule(name: &str, direction: Direction, priority: i32, protoco
     serde_json::to_value(rule).unwrap_or(Value::Null)
 }
 
-/// The deny-all group that isolates an interface: every flow in and out denied at priority
+/// Builds the deny-all group that isolates an interface: every flow in and out denied at priority
 /// 100, with flows re-evaluated when the rules change.
 pub(crate) fn isolation_group(location: &str, run_id: &str) -> Value {
     let all = vec!["*".to_string()];

@@ -1,4 +1,4 @@
-//! Where a deny rule must go in a network security group: below, in number, every allow rule
+//! The placement of a deny rule in a network security group: below, in number, every allow rule
 //! that would admit the blocked addresses, within 100..=4096.
 
 use std::net::IpAddr;
@@ -33,7 +33,7 @@ fn strings(rule: &Value, single: &str, plural: &str) -> Vec<String> {
     values
 }
 
-/// The custom rules of a group, as read.
+/// Lists the custom rules of a group, as read.
 pub(crate) fn rules_of(group: &Value) -> Vec<RuleView> {
     let rules = group.pointer("/properties/securityRules").and_then(Value::as_array).cloned().unwrap_or_default();
     rules
@@ -58,7 +58,7 @@ pub(crate) fn rules_of(group: &Value) -> Vec<RuleView> {
         .collect()
 }
 
-/// A network as a range of 128-bit numbers, IPv4 kept apart from IPv6.
+/// Converts a network to a range of 128-bit numbers, IPv4 kept apart from IPv6.
 fn network(text: &str) -> Option<(bool, u128, u128)> {
     let (address, bits) = text.split_once('/').map(|(a, b)| (a, b.parse::<u32>().ok())).unwrap_or((text, None));
     let address: IpAddr = address.trim().parse().ok()?;
@@ -71,7 +71,7 @@ fn network(text: &str) -> Option<(bool, u128, u128)> {
     Some((v4, value & !host, value | host))
 }
 
-/// Whether a rule's prefix admits part of `cidr`. Service tags other than the ones that mean
+/// Returns whether a rule's prefix admits part of `cidr`. Service tags other than the ones that mean
 /// "everything" are taken to admit it: contain cannot expand them offline.
 fn prefix_admits(prefix: &str, cidr: &str) -> bool {
     if ["*", "any", "internet", "0.0.0.0/0", "::/0"].iter().any(|all| prefix.eq_ignore_ascii_case(all)) {
@@ -103,7 +103,7 @@ fn protocols_overlap(rule: &str, ours: &str) -> bool {
     rule == "*" || ours == "*" || rule.eq_ignore_ascii_case(ours)
 }
 
-/// Where the deny rule of one direction goes.
+/// The place of the deny rule of one direction.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Placement {
     /// At this priority, below every admitting allow rule.

@@ -23,7 +23,7 @@ pub struct AzureSettings {
     /// Whether the credential chain tries the managed identity, which calls the instance
     /// metadata address. Tests turn it off.
     pub managed_identity: bool,
-    /// The longest wait for one long-running ARM operation.
+    /// The maximum wait for one long-running ARM operation.
     pub operation_timeout: std::time::Duration,
     /// The wait between polls when ARM names none.
     pub poll_interval: std::time::Duration,
@@ -73,7 +73,7 @@ impl AzureProvider {
         }
     }
 
-    /// The endpoints the provider calls.
+    /// Returns the endpoints the provider calls.
     pub fn endpoints(&self) -> &Endpoints {
         &self.http.endpoints
     }
@@ -85,7 +85,7 @@ impl Default for AzureProvider {
     }
 }
 
-/// The claims of a JSON web token that name the caller, when the token is one.
+/// Reads the claims of a JSON web token that name the caller, when the token is one.
 fn token_claims(token: &str) -> Option<Value> {
     let payload = token.split('.').nth(1)?;
     let bytes = azure_core::base64::decode_url_safe(payload).ok()?;

@@ -1,5 +1,5 @@
 //! Conformance of the Entra ID actions against the fake Graph: plan writes nothing, apply
-//! contains, rollback restores what can be restored and says what cannot.
+//! contains, and rollback restores what can be restored and notes what cannot.
 
 mod common;
 
@@ -67,8 +67,8 @@ async fn guest_is_disabled_instead_of_revoked() {
     seed(&harness);
     let guest = "bob_fabrikam.com#EXT#@contoso.onmicrosoft.com";
 
-    let refused = harness.plan(ActionKind::Revoke, USER, guest, json!({ "disable": false })).await;
-    assert!(refused.plan.uncontainable.as_deref().unwrap_or_default().contains("guest"), "{:?}", refused.plan.uncontainable);
+    let rejected = harness.plan(ActionKind::Revoke, USER, guest, json!({ "disable": false })).await;
+    assert!(rejected.plan.uncontainable.as_deref().unwrap_or_default().contains("guest"), "{:?}", rejected.plan.uncontainable);
 
     let planned = harness.plan(ActionKind::Revoke, USER, guest, json!({ "disable": false, "disable_guests": true })).await;
     assert!(planned.plan.notes.iter().any(|note| note.contains("not contained by revocation")));
@@ -159,7 +159,7 @@ async fn federated_domain_is_converted_and_recreated() {
 #[tokio::test]
 async fn wrong_secret_is_reported_without_the_secret() {
     let harness = start_with_secret("not-the-secret").await;
-    let error = harness.provider.caller_identity(&common::plan_context()).await.expect_err("refused");
+    let error = harness.provider.caller_identity(&common::plan_context()).await.expect_err("rejected");
     assert_eq!(error.kind, ErrorKind::AccessDenied);
     assert!(error.message.contains("client secret"), "{}", error.message);
     assert!(!error.message.contains("not-the-secret"), "the secret never appears in an error");
@@ -184,7 +184,7 @@ async fn assigned_users_are_revoked_in_batches() {
     }
     let assigned: Vec<serde_json::Value> = users.iter().map(|user| json!({ "principalId": user, "principalType": "User", "principalDisplayName": user })).collect();
     harness.fake.insert_graph("servicePrincipals", json!({ "id": APP_SP, "appId": APP, "displayName": "Payroll SaaS", "accountEnabled": true, "appRoleAssignedTo": assigned }));
-    // One revocation is throttled inside a 200 batch answer.
+    // One revocation is throttled inside a 200 batch response.
     harness.fake.inject(contain_azure_fake::Fault::new("POST", &format!("/users/{}/revokeSignInSessions", users[7]), 429, "TooManyRequests").retry_after(0).times(1));
     harness.fake.clear_requests();
 

@@ -31,8 +31,8 @@ fn allow(name: &str, priority: u32, source: &str, port: &str) -> Value {
         "sourceAddressPrefix": source, "sourcePortRange": "*", "destinationAddressPrefix": "*", "destinationPortRange": port } })
 }
 
-/// A VNet with an application subnet, the gateway subnet and a delegated subnet; a VM with two
-/// NICs, the first with two IP configurations, a group, and a property the 0.21 models lack.
+/// Seeds a VNet with an application subnet, the gateway subnet and a delegated subnet. A VM has
+/// two NICs, the first with two IP configurations, an NSG, and a property the 0.21 models lack.
 fn seed(fake: &FakeAzure) {
     fake.insert(&vnet(), json!({ "location": "westus", "properties": {
         "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] },
@@ -167,11 +167,11 @@ async fn allow_at_100_is_not_contained_unless_converted() {
     let before = harness.fake.state();
     harness.fake.clear_requests();
 
-    let refused = harness.plan(ActionKind::Block, NSG, &nsg("open-nsg"), json!({ "addresses": ["203.0.113.7"], "direction": "inbound" })).await;
-    let reason = refused.plan.uncontainable.expect("not contained");
+    let rejected = harness.plan(ActionKind::Block, NSG, &nsg("open-nsg"), json!({ "addresses": ["203.0.113.7"], "direction": "inbound" })).await;
+    let reason = rejected.plan.uncontainable.expect("not contained");
     assert!(reason.starts_with("not contained"), "{reason}");
     assert!(reason.contains("any-ssh (priority 100)"), "{reason}");
-    assert!(refused.plan.operations.is_empty());
+    assert!(rejected.plan.operations.is_empty());
 
     let planned = harness.plan(ActionKind::Block, NSG, &nsg("open-nsg"), json!({ "addresses": ["203.0.113.7"], "direction": "inbound", "convert_allow": true })).await;
     assert!(planned.plan.uncontainable.is_none());
@@ -246,7 +246,7 @@ async fn plan_mode_refuses_writes_before_sending() {
     let planned = harness.plan(ActionKind::Isolate, VM, &vm(), json!({})).await;
     harness.fake.clear_requests();
 
-    let error = planned.action.apply(&common::plan_context(), &planned.target, &planned.plan.operations[0]).await.expect_err("refused");
+    let error = planned.action.apply(&common::plan_context(), &planned.target, &planned.plan.operations[0]).await.expect_err("rejected");
     assert_eq!(error.kind, ErrorKind::DryRunRefused);
     assert!(harness.writes().is_empty());
 }
@@ -263,7 +263,7 @@ async fn ip_group_block_keeps_other_writers_entries() {
     assert!(harness.writes().is_empty());
     assert_eq!(planned.plan.operations[0].desired["added"], json!(["203.0.113.7/32"]), "an address already listed is not added again");
 
-    // Another writer changed the group between contain's read and write: ARM answers 412.
+    // Another writer changed the group between contain's read and write, so ARM returns 412.
     harness.fake.inject(Fault::new("PUT", "ipGroups/blocked", 412, "PreconditionFailed").times(1));
     let applied = harness.apply(&planned).await.expect("read again and write");
     let puts: Vec<_> = harness.writes().into_iter().filter(|r| r.method == "PUT").collect();

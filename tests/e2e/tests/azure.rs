@@ -1,5 +1,5 @@
 //! The Azure playbooks from the command line, against the fake ARM, Graph and token server on
-//! 127.0.0.1: plan writes nothing, run contains, rollback restores the fake's state, and one
+//! 127.0.0.1. Plan writes nothing, run contains, and rollback restores the fake's state. One
 //! playbook blocks addresses in an AWS VPC (moto) and an Azure NSG in one run.
 
 use contain_azure_fake::{FakeAzure, refuse_real_endpoint};
@@ -54,7 +54,7 @@ fn seed(fake: &FakeAzure) {
         "federatedIdpMfaBehavior": "acceptIfMfaDoneByFederatedIdp" }] }));
 }
 
-/// The fake's endpoints and credentials, as the `contain` process gets them.
+/// Lists the fake's endpoints and credentials, as the `contain` process gets them.
 fn azure_env(fake: &FakeAzure) -> Vec<(&'static str, String)> {
     let variables = vec![
         ("CONTAIN_ARM_ENDPOINT", fake.arm_endpoint()),
@@ -139,7 +139,7 @@ async fn azure_playbooks_round_trip() {
         assert!(restored == before, "rollback of {playbook} ({run_id}) left:\n{}", diff(&before, &restored));
     }
 
-    // The user's sessions stay revoked: the journal says the operation is not reversible.
+    // The user's sessions stay revoked, because the operation is journaled as not reversible.
     let user = fake.get_graph("users", ALICE).unwrap();
     assert_ne!(user["signInSessionsValidFromDateTime"], "2026-11-01T00:00:00Z");
 }
@@ -195,7 +195,8 @@ async fn one_run_blocks_in_aws_and_azure() {
     assert_ne!(fake.state(), azure_before);
     let run_id = report["run_id"].as_str().unwrap().to_string();
     let journal = std::fs::read_to_string(harness.journal_path(&run_id)).unwrap();
-    assert!(journal.contains("\"provider\":\"aws\"") && journal.contains("\"provider\":\"azure\""), "the journal names both identities");
+    assert!(journal.contains("\"provider\":\"aws\""), "the journal names the AWS identity");
+    assert!(journal.contains("\"provider\":\"azure\""), "the journal names the Azure identity");
 
     let rollback = contain(&harness, &fake, &["rollback", &run_id, "--yes"]);
     assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);

@@ -1,6 +1,6 @@
-//! The harness of the Azure conformance suite: a fake ARM, Graph and token server on 127.0.0.1,
-//! the provider pointed at it through the documented environment variables, and the steps the
-//! engine takes (inspect, plan, read, apply, revert), driven in the engine's order.
+//! The harness of the Azure conformance suite. It starts a fake ARM, Graph and token server on
+//! 127.0.0.1 and points the provider at it through the documented environment variables. Then it
+//! drives the steps the engine takes (inspect, plan, read, apply, revert) in the engine's order.
 
 #![allow(dead_code)]
 
@@ -122,7 +122,7 @@ impl Harness {
         notes
     }
 
-    /// The requests since the last clear that change something: every PUT, PATCH and DELETE,
+    /// Lists the requests since the last clear that change something: every PUT, PATCH and DELETE,
     /// and every POST but the token request and the named read-only ones.
     pub fn writes(&self) -> Vec<RecordedRequest> {
         self.fake.requests().into_iter().filter(is_write).collect()
