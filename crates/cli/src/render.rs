@@ -159,6 +159,7 @@ fn describe(event: &Event) -> String {
         Event::StepIntent { step, target, operation, .. } => {
             format!("intent   [{step}] {target}: {} (before {})", operation.description, compact(&operation.prior))
         }
+        Event::OperationPending { step, target, operation_id, detail } => format!("pending  [{step}] {target}: {operation_id}: {detail}"),
         Event::StepApplied { step, target, operation_id, applied, already_in_place } => {
             let what = if *already_in_place { "already in place" } else { "applied" };
             format!("{what:<8} [{step}] {target}: {operation_id} -> {}", compact(applied))

@@ -25,5 +25,5 @@ pub use action::ActionKind;
 pub use cidr::check_cidr;
 pub use error::{ActionError, ErrorKind};
 pub use operation::{Assessment, Operation, Reconciliation, TargetPlan};
-pub use provider::{Action, CallContext, CallKind, CallerIdentity, Mode, OptionProblem, Provider, RateLimit, ResourceTypeInfo, is_template};
+pub use provider::{Action, CallContext, CallKind, CallerIdentity, Mode, OptionProblem, Pending, PendingLog, Provider, RateLimit, ResourceTypeInfo, is_template};
 pub use target::{Target, TargetParseError};

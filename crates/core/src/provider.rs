@@ -30,7 +30,56 @@ pub struct CallContext {
     /// The run id, or the plan id while planning. Providers put it in the user agent so that the
     /// cloud's audit log shows which run made a change.
     pub run_id: String,
+    /// Where an action reports what it learns in the middle of a change, such as the URL of a
+    /// long-running operation, for the engine to journal at once.
+    pub pending: Pending,
 }
+
+impl CallContext {
+    /// Creates a context that journals nothing in the middle of a change.
+    pub fn new(mode: Mode, run_id: impl Into<String>) -> Self {
+        CallContext { mode, run_id: run_id.into(), pending: Pending::default() }
+    }
+}
+
+/// Receives what an action learns in the middle of a change.
+pub trait PendingLog: Send + Sync {
+    /// Records `detail` (such as "operation https://…/operations/… started") before the action
+    /// waits for the change to finish.
+    fn record(&self, detail: &str);
+}
+
+/// The receiver of the operation being applied, or none.
+#[derive(Clone, Default)]
+pub struct Pending(Option<Arc<dyn PendingLog>>);
+
+impl Pending {
+    pub fn new(log: Arc<dyn PendingLog>) -> Self {
+        Pending(Some(log))
+    }
+
+    /// Passes `detail` to the receiver, if there is one.
+    pub fn record(&self, detail: &str) {
+        if let Some(log) = &self.0 {
+            log.record(detail);
+        }
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Pending(journal)" } else { "Pending(none)" })
+    }
+}
+
+/// Contexts compare by mode and run id alone: the receiver is not part of their identity.
+impl PartialEq for Pending {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Pending {}
 
 /// The identity a provider's credentials resolve to, recorded in the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

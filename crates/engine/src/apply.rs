@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use contain_core::{Action, Assessment, CallContext, Mode, Operation, Reconciliation, Target};
+use contain_core::{Action, Assessment, CallContext, Mode, Operation, Pending, PendingLog, Reconciliation, Target};
 use contain_journal::{Event, JournalWriter, Operator};
 use contain_playbook::OnFailure;
 use serde_json::Value;
@@ -65,7 +65,7 @@ impl Engine {
             return Err(EngineError::NotExecutable(errors.join("; ")));
         }
 
-        let context = CallContext { mode: Mode::Apply, run_id: run_id.clone() };
+        let context = CallContext::new(Mode::Apply, run_id.clone());
         let resource_types: Vec<String> =
             plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| t.target.resource_type.clone())).collect();
         let operator = Operator { local_user: local_user(), cloud_identities: self.caller_identities(&context, &resource_types).await?, api_principal, approved_by };
@@ -318,7 +318,9 @@ impl Engine {
                 continue;
             }
 
-            match self.apply_with_retries(action, context, target, &bound).await {
+            let journaled = JournalPending { journal: journal.clone(), step: step.id.clone(), target: target.clone(), operation_id: bound.id.clone() };
+            let operation_context = CallContext { pending: Pending::new(Arc::new(journaled)), ..context.clone() };
+            match self.apply_with_retries(action, &operation_context, target, &bound).await {
                 Ok(applied) => {
                     let kept = applied["evidence"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string));
                     evidence.lock().expect("evidence lock").extend(kept);
@@ -368,6 +370,24 @@ enum Reconciled {
 }
 
 /// Groups the steps so that each group needs only steps of earlier groups.
+/// Journals what an action reports in the middle of one operation, synced before the action
+/// goes on waiting.
+struct JournalPending {
+    journal: SharedJournal,
+    step: String,
+    target: Target,
+    operation_id: String,
+}
+
+impl PendingLog for JournalPending {
+    fn record(&self, detail: &str) {
+        let event = Event::OperationPending { step: self.step.clone(), target: self.target.clone(), operation_id: self.operation_id.clone(), detail: detail.to_string() };
+        if let Err(error) = append(&self.journal, event) {
+            tracing::error!(step = %self.step, target = %self.target, operation = %self.operation_id, "cannot journal `{detail}`: {error}");
+        }
+    }
+}
+
 fn levels(plan: &Plan) -> Vec<Vec<&StepPlan>> {
     let mut placed: BTreeSet<&str> = BTreeSet::new();
     let mut levels = Vec::new();

@@ -125,7 +125,7 @@ impl Engine {
     pub async fn plan(&self, playbook: &Playbook, playbook_path: &str, given: &[(String, String)]) -> Result<Plan, EngineError> {
         let inputs = resolve_inputs(playbook, given, &self.providers).map_err(EngineError::Inputs)?;
         let plan_id = ids::new_id("plan");
-        let context = CallContext { mode: Mode::Plan, run_id: plan_id.clone() };
+        let context = CallContext::new(Mode::Plan, plan_id.clone());
 
         // The identities contain runs as, so that no step revokes them.
         let own = if playbook.steps.iter().any(|s| s.action == ActionKind::Revoke) && !self.guard.allow_self_lockout {

@@ -58,7 +58,7 @@ impl Engine {
             .map_err(|e| refuse(format!("the plan in its journal cannot be read: {e}")))?;
 
         let _locks = lock_targets(&self.state_dir, run_id, plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| &t.target)))?;
-        let context = CallContext { mode: Mode::Apply, run_id: run_id.to_string() };
+        let context = CallContext::new(Mode::Apply, run_id.to_string());
         let resource_types: Vec<String> = plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| t.target.resource_type.clone())).collect();
         let operator = Operator { local_user: local_user(), cloud_identities: self.caller_identities(&context, &resource_types).await?, api_principal, approved_by: None };
         writer.append(Event::RunResumed { operator: operator.clone() })?;

@@ -49,7 +49,7 @@ impl Engine {
         if let Some(steps) = &steps {
             check_steps(run_id, &journal.records, steps)?;
         }
-        let context = CallContext { mode: Mode::Apply, run_id: run_id.to_string() };
+        let context = CallContext::new(Mode::Apply, run_id.to_string());
         let operations = journaled_operations(&journal.records);
         let _locks = lock_targets(&self.state_dir, run_id, operations.iter().map(|op| &op.target))?;
         // Who rolled back belongs in the record, but a rollback must not wait on it.

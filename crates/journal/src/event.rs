@@ -66,6 +66,14 @@ pub enum Event {
         target: Target,
         operation: Operation,
     },
+    /// Written while a change is under way, when the action learns something a crash must not
+    /// lose: the URL of the long-running operation that carries the change, for example.
+    OperationPending {
+        step: String,
+        target: Target,
+        operation_id: String,
+        detail: String,
+    },
     StepApplied {
         step: String,
         target: Target,

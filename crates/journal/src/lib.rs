@@ -22,6 +22,8 @@
 //! - `run_started`: playbook name, path and digest, plan digest, inputs, operator (local user
 //!   and cloud identities), and the plan itself, from which `contain resume` works;
 //! - `step_intent`: step, target, and the operation with its prior value and planned change;
+//! - `operation_pending`: what an action learned while its change was under way, such as the
+//!   URL of the long-running operation it waits for, written before it waits;
 //! - `step_applied`: the value the change left;
 //! - `step_failed`: the cloud error, whether anything was left changed, and the compensation
 //!   when the action undid its own partial change;

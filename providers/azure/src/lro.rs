@@ -24,12 +24,14 @@ impl Http {
     /// did not end in time.
     pub(crate) async fn finish(&self, context: &CallContext, reply: &Reply, description: &str) -> Result<Finished, ActionError> {
         if let Some(url) = reply.header("azure-asyncoperation").map(str::to_string) {
+            context.pending.record(&format!("{description}: waiting for operation {url}"));
             self.poll_status(context, &url, reply, description).await?;
             return Ok(Finished { operation: Some(url) });
         }
         if reply.status == 202
             && let Some(url) = reply.header("location").map(str::to_string)
         {
+            context.pending.record(&format!("{description}: waiting for operation {url}"));
             self.poll_location(context, &url, reply, description).await?;
             return Ok(Finished { operation: Some(url) });
         }

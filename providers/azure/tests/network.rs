@@ -275,3 +275,30 @@ async fn ip_group_block_keeps_other_writers_entries() {
     harness.rollback(&planned, &applied).await;
     assert_eq!(harness.fake.state(), before, "rollback removes exactly the added address");
 }
+
+/// Collects what an action reports in the middle of a change.
+#[derive(Default)]
+struct Collected(std::sync::Mutex<Vec<String>>);
+
+impl contain_core::PendingLog for Collected {
+    fn record(&self, detail: &str) {
+        self.0.lock().unwrap().push(detail.to_string());
+    }
+}
+
+#[tokio::test]
+async fn operation_url_is_reported_before_polling() {
+    let harness = start().await;
+    seed(&harness.fake);
+    harness.fake.set_async_polls(3);
+    let planned = harness.plan(ActionKind::Block, NSG, &nsg("web-nsg"), json!({ "addresses": ["203.0.113.7"] })).await;
+    let collected = std::sync::Arc::new(Collected::default());
+    let context = contain_core::CallContext { pending: contain_core::Pending::new(collected.clone()), ..apply_context() };
+
+    planned.action.apply(&context, &planned.target, &planned.plan.operations[0]).await.expect("apply");
+    let details = collected.0.lock().unwrap().clone();
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(details[0].contains("/providers/Microsoft.Network/locations/westus/operations/"), "{}", details[0]);
+    let polls = harness.fake.requests().iter().filter(|r| r.path.contains("/operations/")).count();
+    assert_eq!(polls, 4, "three polls in progress, then the final one");
+}

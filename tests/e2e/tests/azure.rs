@@ -197,6 +197,7 @@ async fn one_run_blocks_in_aws_and_azure() {
     let journal = std::fs::read_to_string(harness.journal_path(&run_id)).unwrap();
     assert!(journal.contains("\"provider\":\"aws\""), "the journal names the AWS identity");
     assert!(journal.contains("\"provider\":\"azure\""), "the journal names the Azure identity");
+    assert!(journal.contains("\"kind\":\"operation_pending\""), "the NSG write's operation URL is journaled before polling");
 
     let rollback = contain(&harness, &fake, &["rollback", &run_id, "--yes"]);
     assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);

@@ -23,7 +23,7 @@ async fn plan_mode_client_refuses_writes() {
     let provider: Arc<dyn Provider> = Arc::new(AwsProvider::new());
     let action = provider.action(ActionKind::Isolate, "aws.ec2.instance").unwrap();
     let target = provider.parse_target("aws.ec2.instance", &harness.estate.single.instance_id).unwrap();
-    let plan_context = CallContext { mode: Mode::Plan, run_id: "plan-guard-test".into() };
+    let plan_context = CallContext::new(Mode::Plan, "plan-guard-test");
 
     let state = action.inspect(&plan_context, &target).await.expect("inspect is allowed while planning");
     let plan = action.plan(&target, &Default::default(), &state).unwrap();
@@ -44,7 +44,7 @@ async fn plan_mode_client_refuses_writes() {
     assert!(before == after, "{}", diff(&before, &after));
 
     // The same action with an apply-mode context does write, so the refusal came from the mode.
-    let apply_context = CallContext { mode: Mode::Apply, run_id: "plan-guard-test".into() };
+    let apply_context = CallContext::new(Mode::Apply, "plan-guard-test");
     action.apply(&apply_context, &target, &bound).await.expect("apply mode may write");
     assert_eq!(harness.interface_groups(&harness.estate.single.interface_ids[0]).await, vec![harness.estate.groups["web"].clone()]);
 }

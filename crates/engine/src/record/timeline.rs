@@ -90,6 +90,9 @@ fn describe(event: &Event, known: &KnownOperations) -> String {
         Event::StepIntent { step, target, operation, .. } => {
             format!("Step {step}, {target}: about to {}; the value before is recorded.", operation.description)
         }
+        Event::OperationPending { step, target, operation_id, detail } => {
+            format!("Step {step}, {target}: under way: {}: {detail}.", change(step, target, operation_id))
+        }
         Event::StepApplied { step, target, operation_id, already_in_place: false, .. } => {
             format!("Step {step}, {target}: applied: {}.", change(step, target, operation_id))
         }

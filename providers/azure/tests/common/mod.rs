@@ -61,11 +61,11 @@ pub async fn start_with_secret(secret: &str) -> Harness {
 }
 
 pub fn plan_context() -> CallContext {
-    CallContext { mode: Mode::Plan, run_id: "plan-conformance".to_string() }
+    CallContext::new(Mode::Plan, "plan-conformance".to_string())
 }
 
 pub fn apply_context() -> CallContext {
-    CallContext { mode: Mode::Apply, run_id: "run-conformance".to_string() }
+    CallContext::new(Mode::Apply, "run-conformance".to_string())
 }
 
 pub fn options(value: Value) -> Map<String, Value> {
