@@ -63,9 +63,22 @@ round_trip() {
     "$contain" rollback "$run_id" --yes
 }
 
+# The operations the first plan lists, for the comparison at the end.
+plan_operations() {
+    "$contain" plan playbooks/azure/vm-compromise.yaml --input "vm=$vm" --input incident=INC-2026-042 -o json \
+        | python3 -c 'import json,sys; print(json.dumps([t["operations"] for s in json.load(sys.stdin)["plan"]["steps"] for t in s["targets"]], sort_keys=True))'
+}
+first_plan=$(plan_operations)
+
 round_trip playbooks/azure/vm-compromise.yaml "vm=$vm" incident=INC-2026-042
 round_trip playbooks/azure/block-addresses.yaml "nsg=$nsg" addresses=203.0.113.7/32 incident=INC-2026-042
 round_trip playbooks/azure/entra-user-compromise.yaml user=alice@contoso.com incident=INC-2026-042
 
 section "The plan after the rollbacks: the VM is as before"
 "$contain" plan playbooks/azure/vm-compromise.yaml --input "vm=$vm" --input incident=INC-2026-042
+if [ "$(plan_operations)" = "$first_plan" ]; then
+    echo "OK: the plan after the rollbacks lists the same changes as the first plan"
+else
+    echo "FAILED: the plan after the rollbacks differs from the first plan" >&2
+    exit 1
+fi

@@ -30,7 +30,7 @@ pub struct CallContext {
     /// The run id, or the plan id while planning. Providers put it in the user agent so that the
     /// cloud's audit log shows which run made a change.
     pub run_id: String,
-    /// Where an action reports what it learns in the middle of a change, such as the URL of a
+    /// The receiver of what an action learns in the middle of a change, such as the URL of a
     /// long-running operation, for the engine to journal at once.
     pub pending: Pending,
 }

@@ -119,7 +119,7 @@ impl Action for RevokeCredentials {
                     kind: kind.to_string(),
                     subject: id.clone(),
                     description: format!(
-                        "remove the {label} {key_id} (\"{}\", added {}) from {name}: it cannot be restored",
+                        "remove the {label} {key_id} (\"{}\", valid from {}, a date its creator may set) from {name}: it cannot be restored",
                         credential["displayName"].as_str().unwrap_or(""),
                         credential["startDateTime"].as_str().unwrap_or("at an unknown time")
                     ),

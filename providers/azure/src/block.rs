@@ -93,6 +93,31 @@ pub(crate) fn check_limits(existing: &[Value], new_rules: &[Value], rule_limit: 
     None
 }
 
+/// The fields that decide what a rule lets through.
+const RULE_FIELDS: &[&str] = &[
+    "priority",
+    "access",
+    "direction",
+    "protocol",
+    "sourceAddressPrefix",
+    "sourceAddressPrefixes",
+    "destinationAddressPrefix",
+    "destinationAddressPrefixes",
+    "sourcePortRange",
+    "sourcePortRanges",
+    "destinationPortRange",
+    "destinationPortRanges",
+];
+
+/// Returns true when two rules let the same traffic through: an absent list equals an empty one.
+fn same_rule(a: &Value, b: &Value) -> bool {
+    let field = |rule: &Value, key: &str| match &rule["properties"][key] {
+        Value::Array(items) if items.is_empty() => Value::Null,
+        other => other.clone(),
+    };
+    RULE_FIELDS.iter().all(|key| same_value(&field(a, key), &field(b, key)))
+}
+
 fn security_rules(group: &Value) -> Vec<Value> {
     group.pointer("/properties/securityRules").and_then(Value::as_array).cloned().unwrap_or_default()
 }
@@ -132,9 +157,14 @@ fn plan_group(id: &str, group: &Value, options: &BlockOptions) -> Result<GroupPl
                 Placement::AfterConverting { allow_rules, priority } => {
                     let listed: Vec<String> = allow_rules.iter().map(|(name, p)| format!("{name} (priority {p})")).collect();
                     if !options.convert_allow {
+                        let alone = match (options.directions.len(), direction) {
+                            (2, Direction::Inbound) => "; the outbound direction alone can be blocked with `direction: outbound`",
+                            (2, Direction::Outbound) => "; the inbound direction alone can be blocked with `direction: inbound`",
+                            _ => "",
+                        };
                         return Err(format!(
                             "not contained: in {id}, the allow rule(s) {} admit {} {} and no deny rule can be placed before them; \
-                             set `convert_allow: true` to turn them into deny rules (journaled verbatim first, restored by rollback)",
+                             set `convert_allow: true` to turn them into deny rules (journaled verbatim first, restored by rollback){alone}",
                             listed.join(", "),
                             addresses.join(", "),
                             direction.as_str().to_lowercase()
@@ -227,7 +257,10 @@ impl Action for Block {
                 .collect();
             let mut description = format!("add deny rules {} to NSG {} for {}", summary.join(", "), short(id), options.addresses.join(", "));
             if !converted.is_empty() {
-                description.push_str(&format!(", and turn allow rule(s) {} into deny", converted.join(", ")));
+                description = format!(
+                    "TURN ALLOW RULE(S) {} INTO DENY, which cuts every flow they admitted, not only the blocked addresses; and {description}",
+                    converted.join(", ")
+                );
             }
             plan.operations.push(Operation {
                 id: format!("rules:{}", id.rsplit('/').next().unwrap_or_default()),
@@ -248,14 +281,42 @@ impl Action for Block {
     async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
         let group = self.http.require_resource(context, &operation.subject, NETWORK_API).await?.body;
         let rules = security_rules(&group);
-        let present = |name: &String| rules.iter().any(|rule| rule["name"] == name.as_str());
-        let denied = |name: &String| rules.iter().any(|rule| rule["name"] == name.as_str() && rule["properties"]["access"].as_str().is_some_and(|a| a.eq_ignore_ascii_case("Deny")));
-        let added: Vec<String> = names(&operation.desired, "rules").into_iter().filter(present).collect();
-        let converted: Vec<String> = names(&operation.desired, "converted").into_iter().filter(denied).collect();
-        Ok(json!({ "rules": added, "converted": converted }))
+        let find = |name: &str| rules.iter().find(|rule| rule["name"] == name);
+        let bodies = operation.desired["bodies"].as_array().cloned().unwrap_or_default();
+        let originals = operation.prior["originals"].as_array().cloned().unwrap_or_default();
+
+        // A rule of this run that someone edited since is reported apart, so that rollback detects
+        // drift instead of deleting another person's rule.
+        let mut added = Vec::new();
+        let mut edited = Vec::new();
+        for body in &bodies {
+            let name = body["name"].as_str().unwrap_or_default();
+            match find(name) {
+                Some(rule) if same_rule(rule, body) => added.push(name.to_string()),
+                Some(_) => edited.push(name.to_string()),
+                None => {}
+            }
+        }
+        let mut converted = Vec::new();
+        for original in &originals {
+            let name = original["name"].as_str().unwrap_or_default();
+            let Some(rule) = find(name) else { continue };
+            let mut denied = original.clone();
+            denied["properties"]["access"] = json!("Deny");
+            if same_rule(rule, &denied) {
+                converted.push(name.to_string());
+            } else if !same_rule(rule, original) {
+                edited.push(name.to_string());
+            }
+        }
+        Ok(json!({ "rules": added, "converted": converted, "edited": edited }))
     }
 
     fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+        let edited = names(current, "edited");
+        if !edited.is_empty() {
+            return Assessment::Diverged { detail: format!("rule(s) {} of {} were changed since the run", edited.join(", "), operation.subject) };
+        }
         let fields = |value: &Value| json!({ "rules": names(value, "rules"), "converted": names(value, "converted") });
         let now = fields(current);
         if same_value(&now, &fields(&operation.prior)) {

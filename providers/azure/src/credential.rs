@@ -15,6 +15,10 @@ use azure_identity::{AzureCliCredential, ClientSecretCredential, TokenCredential
 struct Link {
     name: &'static str,
     credential: Arc<dyn TokenCredential>,
+    /// True when the environment names this credential explicitly (a client secret, a
+    /// certificate, a federated token file). Its failure ends the chain: falling back to another
+    /// identity, such as the Azure CLI's login, would act as someone the responder did not pick.
+    configured: bool,
 }
 
 /// Tries each configured credential in order and keeps the first that gives a token.
@@ -41,7 +45,7 @@ impl CredentialChain {
 
         if set("AZURE_CLIENT_SECRET") {
             match ClientSecretCredential::create(options.clone()) {
-                Ok(credential) => links.push(Link { name: "client secret (AZURE_CLIENT_SECRET)", credential: Arc::new(credential) }),
+                Ok(credential) => links.push(Link { name: "client secret (AZURE_CLIENT_SECRET)", credential: Arc::new(credential), configured: true }),
                 Err(error) => tracing::debug!("client secret credential not usable: {error}"),
             }
         }
@@ -49,23 +53,23 @@ impl CredentialChain {
         #[cfg(feature = "certificate")]
         if set("AZURE_CLIENT_CERTIFICATE_PATH") {
             match azure_identity::ClientCertificateCredential::create(azure_identity::ClientCertificateCredentialOptions::new(options.clone(), false)) {
-                Ok(credential) => links.push(Link { name: "client certificate (AZURE_CLIENT_CERTIFICATE_PATH)", credential: Arc::new(credential) }),
+                Ok(credential) => links.push(Link { name: "client certificate (AZURE_CLIENT_CERTIFICATE_PATH)", credential: Arc::new(credential), configured: true }),
                 Err(error) => tracing::debug!("client certificate credential not usable: {error}"),
             }
         }
 
         if set("AZURE_FEDERATED_TOKEN_FILE") {
             match WorkloadIdentityCredential::create(options.clone()) {
-                Ok(credential) => links.push(Link { name: "workload identity (AZURE_FEDERATED_TOKEN_FILE)", credential: Arc::new(credential) }),
+                Ok(credential) => links.push(Link { name: "workload identity (AZURE_FEDERATED_TOKEN_FILE)", credential: Arc::new(credential), configured: true }),
                 Err(error) => tracing::debug!("workload identity credential not usable: {error}"),
             }
         }
 
         if managed_identity {
-            links.push(Link { name: "managed identity", credential: Arc::new(VirtualMachineManagedIdentityCredential::new(options.clone())) });
+            links.push(Link { name: "managed identity", credential: Arc::new(VirtualMachineManagedIdentityCredential::new(options.clone())), configured: false });
         }
 
-        links.push(Link { name: "Azure CLI", credential: Arc::new(AzureCliCredential::new()) });
+        links.push(Link { name: "Azure CLI", credential: Arc::new(AzureCliCredential::new()), configured: false });
         CredentialChain { links, chosen: Mutex::new(None) }
     }
 
@@ -79,6 +83,29 @@ impl CredentialChain {
         let chosen = *self.chosen.lock().unwrap_or_else(|e| e.into_inner());
         chosen.map(|index| self.links[index].name)
     }
+}
+
+/// Formats an error with its causes: azure_identity puts the token endpoint's response (such as
+/// `AADSTS7000215: Invalid client secret provided`) in a cause, not in the message.
+fn error_chain(error: &azure_core::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    let mut last = None;
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        last = Some(cause);
+        source = cause.source();
+    }
+    // The oauth2 crate's "Server returned error response" shows the response only in its debug
+    // form, which contains the endpoint's error code and description, never the secret sent.
+    if let Some(cause) = last.filter(|cause| cause.to_string().contains("error response")) {
+        text.push_str(&format!(" ({cause:?})"));
+    }
+    text
 }
 
 #[async_trait]
@@ -98,8 +125,12 @@ impl TokenCredential for CredentialChain {
                     return Ok(token);
                 }
                 Err(error) => {
-                    tracing::debug!(credential = link.name, "Azure credential gave no token: {error}");
-                    failures.push(format!("{}: {error}", link.name));
+                    let detail = error_chain(&error);
+                    tracing::debug!(credential = link.name, "Azure credential gave no token: {detail}");
+                    failures.push(format!("{}: {detail}", link.name));
+                    if link.configured {
+                        break;
+                    }
                 }
             }
         }

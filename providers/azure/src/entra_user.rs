@@ -103,11 +103,15 @@ impl Action for RevokeUser {
             }
         }
 
+        // Graph may refuse to disable an administrator with the permissions at hand. Revocation
+        // goes first for such a user, so that a refused disable does not leave the sessions alive.
+        let holds_roles = state["directory_roles"].as_array().is_some_and(|roles| !roles.is_empty());
+        let mut operations = Vec::new();
         if disable {
             if user["accountEnabled"] == false {
                 plan.notes.push(format!("{name} is already disabled"));
             } else {
-                plan.operations.push(Operation {
+                operations.push(Operation {
                     id: "account_enabled".to_string(),
                     kind: ENABLED.to_string(),
                     subject: id.clone(),
@@ -123,7 +127,7 @@ impl Action for RevokeUser {
             plan.notes.push(format!("{name} is disabled, so Entra refuses its sign-ins and refresh tokens: sessions are not revoked again"));
         }
         if options.revoke_sessions && !guest && !disabled_already {
-            plan.operations.push(Operation {
+            let revoke = Operation {
                 id: "sessions".to_string(),
                 kind: SESSIONS.to_string(),
                 subject: id.clone(),
@@ -133,8 +137,14 @@ impl Action for RevokeUser {
                 prior: json!({ "signInSessionsValidFromDateTime": user["signInSessionsValidFromDateTime"] }),
                 desired: json!({ "revoked": true }),
                 reversible: false,
-            });
+            };
+            if holds_roles {
+                operations.insert(0, revoke);
+            } else {
+                operations.push(revoke);
+            }
         }
+        plan.operations = operations;
 
         let roles = state["directory_roles"].as_array().cloned().unwrap_or_default();
         if !roles.is_empty() && disable {

@@ -122,6 +122,7 @@ impl Http {
 
     /// Gets a token for `api`, which also checks that a credential works.
     pub(crate) async fn token(&self, api: Api) -> Result<String, ActionError> {
+        self.check_endpoints()?;
         let audience = match api {
             Api::Arm => &self.endpoints.arm_audience,
             Api::Graph => &self.endpoints.graph_audience,
@@ -134,6 +135,29 @@ impl Http {
             .await
             .map_err(|error| ActionError::new(ErrorKind::AccessDenied, format!("no Azure token for {audience}: {error}")))?;
         Ok(token.token.secret().to_string())
+    }
+
+    /// Rejects an endpoint that would carry the secret and tokens in clear text to another
+    /// machine: plain `http://` is accepted for a loopback address only.
+    fn check_endpoints(&self) -> Result<(), ActionError> {
+        for (name, url) in [("ARM", &self.endpoints.arm), ("Graph", &self.endpoints.graph), ("authority", &self.endpoints.authority)] {
+            if let Some(rest) = url.strip_prefix("http://") {
+                let authority = rest.split('/').next().unwrap_or_default();
+                let host = match authority.rsplit_once(':') {
+                    Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+                    _ => authority,
+                };
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                if !loopback || authority.contains('@') {
+                    return Err(ActionError::new(
+                        ErrorKind::Invalid,
+                        format!("the {name} endpoint {url} is plain HTTP to another machine, which would send the credentials in clear text: use https://, or a loopback address for tests"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Returns the full URL of an ARM path (which must carry its `api-version`) or Graph path, or the
@@ -184,7 +208,7 @@ impl Http {
             let error = map_error(&method, &url, &reply);
             let retry_after = reply.retry_after().unwrap_or(Duration::from_secs(1));
             if not_carried_out(&reply) && waited + retry_after <= self.timing.retry_budget {
-                tracing::info!("{method} {}: {}; retrying after {} s as the server asks", display_path(&url), error.message, retry_after.as_secs());
+                tracing::warn!("{method} {}: {}; retrying after {} s as the server asks (at most {} s in all)", display_path(&url), error.message, retry_after.as_secs(), self.timing.retry_budget.as_secs());
                 tokio::time::sleep(retry_after).await;
                 waited += retry_after;
                 continue;
@@ -302,6 +326,17 @@ mod tests {
         assert!(!is_read_only(&Method::Post, "http://h/v1.0/$batch", Some(&writes)));
         assert!(!is_read_only(&Method::Post, "http://h/v1.0/users/a/revokeSignInSessions", None));
         assert!(!is_read_only(&Method::Put, "http://h/subscriptions/s", None));
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_only() {
+        let http = |url: &str| Http::new(Endpoints::with_overrides(crate::Cloud::Public, |_| Some(url.to_string())), false, Timing::default());
+        assert!(http("http://127.0.0.1:8080").check_endpoints().is_ok());
+        assert!(http("http://[::1]:8080/graph").check_endpoints().is_ok());
+        assert!(http("https://management.example").check_endpoints().is_ok());
+        let error = http("http://0.0.0.0:8080").check_endpoints().unwrap_err();
+        assert!(error.message.contains("clear text"), "{}", error.message);
+        assert!(http("http://127.0.0.1@203.0.113.9").check_endpoints().is_err());
     }
 
     #[test]

@@ -154,5 +154,13 @@ pub(crate) async fn revert_operation(http: &Http, context: &CallContext, operati
         return delete_group_if_unused(http, context, &operation.subject).await;
     }
     set_nsg(http, context, &operation.subject, &operation.prior["nsg"]).await?;
+
+    // The rollback that frees a shared isolation group deletes it, even when an earlier run
+    // created it: the run that created it may have been rolled back while this one used it.
+    let group = operation.desired["nsg"].as_str().unwrap_or_default();
+    if ArmId::parse(group).is_some_and(|id| id.name.starts_with(NAME_PREFIX)) {
+        let notes = delete_group_if_unused(http, context, group).await?;
+        return Ok(notes.into_iter().filter(|note| !note.contains("still isolates")).collect());
+    }
     Ok(Vec::new())
 }

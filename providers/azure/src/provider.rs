@@ -156,7 +156,7 @@ impl Provider for AzureProvider {
         let tenant = claim("tid").or_else(|| std::env::var("AZURE_TENANT_ID").ok()).unwrap_or_else(|| "unknown tenant".to_string());
         let principal = match claim("oid") {
             Some(object_id) => format!("{credential}: {object_id}"),
-            None => format!("{credential} (client {})", std::env::var("AZURE_CLIENT_ID").unwrap_or_else(|_| "unknown".to_string())),
+            None => format!("{credential}, client {}", std::env::var("AZURE_CLIENT_ID").unwrap_or_else(|_| "unknown".to_string())),
         };
         tracing::debug!(credential, tenant = %tenant, "Azure caller identity");
         Ok(CallerIdentity { provider: "azure".to_string(), account: tenant, principal })

@@ -57,8 +57,9 @@ async fn user_is_disabled_and_revoked() {
     let user = harness.fake.get_graph("users", ALICE).unwrap();
     assert_eq!(user["accountEnabled"], true, "rollback enables the account again");
     assert!(notes.is_empty(), "{notes:?}");
-    let sessions = &applied[1].0;
-    assert!(!sessions.reversible, "revocation is journaled as irreversible");
+    let kinds: Vec<&str> = applied.iter().map(|(op, _)| op.kind.as_str()).collect();
+    assert_eq!(kinds, ["entra.user_sessions", "entra.user_enabled"], "an administrator's sessions are revoked before the disable Graph may refuse");
+    assert!(!applied[0].0.reversible, "revocation is journaled as irreversible");
 }
 
 #[tokio::test]
@@ -162,6 +163,8 @@ async fn wrong_secret_is_reported_without_the_secret() {
     let error = harness.provider.caller_identity(&common::plan_context()).await.expect_err("rejected");
     assert_eq!(error.kind, ErrorKind::AccessDenied);
     assert!(error.message.contains("client secret"), "{}", error.message);
+    assert!(error.message.contains("AADSTS7000215"), "the token endpoint's reason is kept: {}", error.message);
+    assert!(!error.message.contains("Azure CLI"), "a configured credential that fails ends the chain: {}", error.message);
     assert!(!error.message.contains("not-the-secret"), "the secret never appears in an error");
 }
 

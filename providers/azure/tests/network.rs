@@ -302,3 +302,45 @@ async fn operation_url_is_reported_before_polling() {
     let polls = harness.fake.requests().iter().filter(|r| r.path.contains("/operations/")).count();
     assert_eq!(polls, 4, "three polls in progress, then the final one");
 }
+
+#[tokio::test]
+async fn shared_group_is_deleted_by_the_rollback_that_frees_it() {
+    let harness = start().await;
+    seed(&harness.fake);
+    let before = harness.fake.state();
+
+    // The VM's run creates the group; the VNet's run reuses it.
+    let vm_run = harness.plan(ActionKind::Isolate, VM, &vm(), json!({})).await;
+    let vm_applied = harness.apply(&vm_run).await.expect("apply the VM run");
+    let vnet_run = harness.plan(ActionKind::Isolate, VNET, &vnet(), json!({})).await;
+    assert!(vnet_run.plan.operations.iter().all(|op| op.kind != "azure.isolation_nsg"), "the group is reused");
+    let vnet_applied = harness.apply(&vnet_run).await.expect("apply the VNet run");
+
+    let notes = harness.rollback(&vm_run, &vm_applied).await;
+    assert!(notes.iter().any(|note| note.contains("still isolates")), "{notes:?}");
+    assert!(harness.fake.get(&nsg("contain-isolation-westus")).is_some(), "the VNet still uses the group");
+    harness.rollback(&vnet_run, &vnet_applied).await;
+    assert_eq!(harness.fake.state(), before, "the last rollback deletes the group");
+}
+
+#[tokio::test]
+async fn edited_rule_is_drift_not_deleted() {
+    let harness = start().await;
+    seed(&harness.fake);
+    let planned = harness.plan(ActionKind::Block, NSG, &nsg("web-nsg"), json!({ "addresses": ["203.0.113.7"], "direction": "inbound" })).await;
+    let applied = harness.apply(&planned).await.expect("apply");
+
+    // Someone widens contain's rule after the run.
+    let mut group = harness.fake.get(&nsg("web-nsg")).unwrap();
+    for rule in group["properties"]["securityRules"].as_array_mut().unwrap() {
+        if rule["name"].as_str().unwrap().starts_with("contain-block-in") {
+            rule["properties"]["sourceAddressPrefixes"] = json!(["203.0.113.7/32", "198.18.0.1/32"]);
+        }
+    }
+    harness.fake.insert(&nsg("web-nsg"), group);
+
+    let (operation, value) = &applied[0];
+    let current = planned.action.read(&apply_context(), &planned.target, operation).await.unwrap();
+    let assessment = planned.action.assess(operation, &current, Some(value));
+    assert!(matches!(assessment, contain_core::Assessment::Diverged { ref detail } if detail.contains("changed since the run")), "{assessment:?}");
+}
