@@ -171,11 +171,10 @@ fn plan_group(id: &str, group: &Value, options: &BlockOptions) -> Result<GroupPl
                         ));
                     }
                     for (name, _) in &allow_rules {
-                        if let Some(rule) = existing.iter().find(|rule| rule["name"] == name.as_str()) {
-                            if !plan.converted.contains(rule) {
+                        if let Some(rule) = existing.iter().find(|rule| rule["name"] == name.as_str())
+                            && !plan.converted.contains(rule) {
                                 plan.converted.push(rule.clone());
                             }
-                        }
                     }
                     plan.notes.push(format!("{id}: turns {} into deny rules: every flow they admitted is denied, not only the blocked addresses", listed.join(", ")));
                     priority

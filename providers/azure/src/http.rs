@@ -187,7 +187,7 @@ impl Http {
         loop {
             let token = self.token(api).await?;
             let parsed = Url::parse(&url).map_err(|error| ActionError::new(ErrorKind::Invalid, format!("invalid URL {url}: {error}")))?;
-            let mut request = Request::new(parsed, method.clone());
+            let mut request = Request::new(parsed, method);
             request.insert_header(headers::AUTHORIZATION, format!("Bearer {token}"));
             if let Some(etag) = if_match {
                 request.insert_header(headers::IF_MATCH, etag.to_string());

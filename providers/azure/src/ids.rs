@@ -32,7 +32,7 @@ pub(crate) struct ArmId {
 impl ArmId {
     pub(crate) fn parse(id: &str) -> Option<ArmId> {
         let parts: Vec<&str> = id.trim().trim_start_matches('/').split('/').collect();
-        if parts.len() < 8 || parts.len() % 2 != 0 {
+        if parts.len() < 8 || !parts.len().is_multiple_of(2) {
             return None;
         }
         if !parts[0].eq_ignore_ascii_case("subscriptions") || !parts[2].eq_ignore_ascii_case("resourceGroups") || !parts[4].eq_ignore_ascii_case("providers") {

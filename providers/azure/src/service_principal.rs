@@ -132,11 +132,10 @@ impl Action for DisableApplication {
                 reversible: false,
             });
         }
-        if revoke {
-            if state["assigned_groups"].as_u64().unwrap_or(0) > 0 {
+        if revoke
+            && state["assigned_groups"].as_u64().unwrap_or(0) > 0 {
                 plan.notes.push(format!("{} group(s) are assigned to {name}: their members' sessions are not revoked", state["assigned_groups"]));
             }
-        }
         plan.notes.push(format!(
             "sessions that {name} itself holds (its own cookies and tokens) outlive this until they expire or the application ends them; {} user(s) are assigned to it",
             users.len()
