@@ -3,6 +3,7 @@
 # and stops, with release builds of contain and contain-bench. Not part of the tests.
 #
 # Usage: scripts/bench.sh [INSTANCES] [SCALE]   (1000 and 10 by default)
+#        scripts/bench.sh s2 [SUBNETS] [SCALE]   (200 and 10; needs no moto, but this script starts it)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -8,6 +8,10 @@
 //! Usage: `contain-bench [INSTANCES] [SCALE]` (1000 and 10), with `CONTAIN_TEST_MOTO_URL` set to
 //! a moto server on 127.0.0.1 (`scripts/bench.sh` starts one) and `CONTAIN_BIN` to the contain
 //! binary (default `target/release/contain`).
+//!
+//! `contain-bench s2 [SUBNETS] [SCALE]` runs scenario S2 instead (see `s2.rs`).
+
+mod s2;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -41,6 +45,9 @@ const DRAIN_PER_SECOND: f64 = 2.0;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a.eq_ignore_ascii_case("s2")) {
+        return s2::run(&args[1..]).await;
+    }
     let instances: usize = args.first().map(|a| a.parse()).transpose().context("INSTANCES must be a number")?.unwrap_or(1000);
     let scale: f64 = args.get(1).map(|a| a.parse()).transpose().context("SCALE must be a number")?.unwrap_or(10.0);
     let contain = std::env::var("CONTAIN_BIN").unwrap_or_else(|_| "target/release/contain".into());
@@ -171,7 +178,7 @@ fn config_text(scale: f64) -> String {
 }
 
 /// Returns the CPU seconds and the peak memory in MB of the child processes so far.
-fn child_usage() -> (f64, f64) {
+pub(crate) fn child_usage() -> (f64, f64) {
     // SAFETY: getrusage writes into the zeroed struct it is given and reads nothing else.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();

@@ -30,6 +30,7 @@
 mod arm;
 mod graph;
 mod http;
+mod limits;
 mod seed;
 mod state;
 mod token;
@@ -43,6 +44,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub use limits::{ArmLimits, LimitCounts, OperationRecord};
 pub use state::{Fault, RecordedRequest};
 
 use http::{Reply, ReplyBody, Req, arm_error, graph_error};
@@ -150,7 +152,9 @@ impl FakeAzure {
 
     /// Returns an ARM resource, top-level or child, as a GET would return it.
     pub fn get(&self, id: &str) -> Option<Value> {
-        seed::get_arm(&self.lock(), id)
+        let mut state = self.lock();
+        arm::operations::settle_due(&mut state);
+        seed::get_arm(&state, id)
     }
 
     /// Stores a Graph object in `users`, `servicePrincipals`, `applications`
@@ -184,7 +188,9 @@ impl FakeAzure {
     /// of federation configurations (Graph assigns a new one on re-creation).
     /// Security rules and subnets are sorted by name, credentials by `keyId`.
     pub fn state(&self) -> Value {
-        seed::snapshot(&self.lock())
+        let mut state = self.lock();
+        arm::operations::settle_due(&mut state);
+        seed::snapshot(&state)
     }
 
     /// Returns every request received so far, in order, including the token
@@ -216,6 +222,34 @@ impl FakeAzure {
     /// Sets the `Retry-After` value of writes and in-progress polls, in seconds (default 0).
     pub fn set_retry_after(&self, seconds: u32) {
         self.lock().settings.retry_after = seconds;
+    }
+
+    /// Turns on the cloud-limits mode for ARM requests (Graph and token
+    /// requests are not limited), with fresh buckets and counts:
+    /// - a token bucket per region for reads (GET) and for writes, and one
+    ///   for Microsoft.Network writes. A request that finds a bucket empty gets
+    ///   429 `SubscriptionRequestsThrottled` with `Retry-After`.
+    /// - a lognormal latency before every ARM request is handled;
+    /// - asynchronous operations that end `Succeeded` after a lognormal
+    ///   duration instead of a number of polls. Until then another write to
+    ///   the resource (or to a subnet's VNet) gets 429 `RetryableError` with
+    ///   the detail `RetryableErrorDueToAnotherOperation` and `Retry-After`.
+    ///
+    /// A region is the location in an operation URL, else the location of the
+    /// stored top-level resource, else of the request body, else `global`.
+    pub fn set_limits(&self, limits: ArmLimits) {
+        self.lock().limits = Some(limits::LimitState::new(limits));
+    }
+
+    /// Returns the counts of ARM requests under the limits by `METHOD kind`,
+    /// such as `PUT subnets` or `GET operations`; empty without limits.
+    pub fn limit_counts(&self) -> std::collections::BTreeMap<String, LimitCounts> {
+        self.lock().limits.as_ref().map(|limits| limits.counts.clone()).unwrap_or_default()
+    }
+
+    /// Returns the asynchronous operations started under the limits, in order, with their sampled durations.
+    pub fn operation_records(&self) -> Vec<OperationRecord> {
+        self.lock().limits.as_ref().map(|limits| limits.operations.clone()).unwrap_or_default()
     }
 
     /// Sets the maximum number of security rules in one NSG (default 1,000, as in Azure).
@@ -333,6 +367,9 @@ pub(crate) fn handle(state: &mut State, req: &Req) -> Reply {
         if let Some(fault) = state.take_fault(&req.method, &decoded_path) {
             return fault_reply(&fault, Side::Arm);
         }
+        if state.limits.is_some() {
+            return handle_limited(state, req);
+        }
         return arm::handle(state, req);
     }
     arm_error(
@@ -343,6 +380,54 @@ pub(crate) fn handle(state: &mut State, req: &Req) -> Reply {
             req.path
         ),
     )
+}
+
+/// Handles an ARM request in the cloud-limits mode: ends the operations that
+/// are due, takes a token from the region's buckets, and counts the request.
+fn handle_limited(state: &mut State, req: &Req) -> Reply {
+    arm::operations::settle_due(state);
+    let segments = req.segments();
+    let key = format!("{} {}", req.method, limits::request_kind(&segments));
+    let (region, namespace) = request_region(state, req, &segments);
+    let limits = state.limits.as_mut().expect("the caller checked the mode");
+    limits.count(&key).calls += 1;
+    if let Err(seconds) = limits.admit(&region, &req.method, &namespace) {
+        limits.count(&key).throttled += 1;
+        let kind = if req.method == "GET" { "read" } else { "write" };
+        let message = format!(
+            "Number of '{kind}' requests for subscription exceeded in region {region}. Please try again after '{seconds}' seconds."
+        );
+        return arm_error(429, "SubscriptionRequestsThrottled", message)
+            .with_header("Retry-After", seconds.to_string());
+    }
+    let reply = arm::handle(state, req);
+    if reply.status == 429
+        && let Some(limits) = state.limits.as_mut()
+    {
+        limits.count(&key).busy += 1;
+    }
+    reply
+}
+
+/// Returns the region whose buckets a request draws on, and the request's resource provider namespace.
+fn request_region(state: &State, req: &Req, segments: &[String]) -> (String, String) {
+    let Some(path) = arm::ArmPath::parse(segments) else {
+        return ("global".to_string(), String::new());
+    };
+    if path.resource_group.is_none() && path.rest.len() >= 2 && path.rest[0].eq_ignore_ascii_case("locations") {
+        return (path.rest[1].to_ascii_lowercase(), path.namespace);
+    }
+    let stored = (path.resource_group.is_some() && path.rest.len() >= 2)
+        .then(|| state.arm.get(&path.top_id().to_ascii_lowercase()))
+        .flatten();
+    let body = req.json_body().unwrap_or(Value::Null);
+    let location = stored
+        .and_then(|resource| resource.get("location"))
+        .or_else(|| body.get("location"))
+        .and_then(Value::as_str)
+        .map(arm::operations::location_slug)
+        .unwrap_or_else(|| "global".to_string());
+    (location, path.namespace)
 }
 
 async fn serve(
@@ -367,6 +452,15 @@ async fn serve(
             .collect(),
         body: body.to_vec(),
     };
+    let latency = if req.path.starts_with("/subscriptions/") {
+        let state = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.limits.as_ref().map(limits::LimitState::latency)
+    } else {
+        None
+    };
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
     let reply = {
         let mut state = shared
             .lock()

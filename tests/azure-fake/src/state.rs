@@ -119,6 +119,9 @@ pub(crate) enum Outcome {
 #[derive(Debug, Clone)]
 pub(crate) struct Operation {
     pub polls_left: u32,
+    /// When the operation ends in the cloud-limits mode, which ends operations
+    /// by time instead of by poll count.
+    pub ends_at: Option<std::time::Instant>,
     pub change: Change,
     /// Set by `fail_operations`: the operation ends `Failed` and changes nothing.
     pub fails: bool,
@@ -161,6 +164,8 @@ pub(crate) struct State {
     /// Lower-case id of a top-level resource to the operation that is changing it.
     pub locks: HashMap<String, String>,
     pub settings: Settings,
+    /// The cloud-limits mode, when `FakeAzure::set_limits` turned it on.
+    pub limits: Option<crate::limits::LimitState>,
 }
 
 impl State {
@@ -191,6 +196,14 @@ impl State {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Returns the `Retry-After` of writes and in-progress polls, in seconds.
+    pub fn operation_retry_after(&self) -> u64 {
+        match &self.limits {
+            Some(limits) => limits.operation_retry_after(),
+            None => u64::from(self.settings.retry_after),
         }
     }
 

@@ -160,7 +160,7 @@ fn write_headers(
     reply: Reply,
     urls: &operations::OperationUrls,
     is_delete: bool,
-    retry_after: u32,
+    retry_after: u64,
 ) -> Reply {
     let reply = reply
         .with_header("Azure-AsyncOperation", urls.async_operation.clone())
@@ -263,7 +263,7 @@ fn put_top(
         Reply::json(status, response_body),
         &urls,
         false,
-        state.settings.retry_after,
+        state.operation_retry_after(),
     )
 }
 
@@ -354,7 +354,7 @@ fn delete_top(
             request_path: req.path.clone(),
         },
     );
-    write_headers(Reply::empty(202), &urls, true, state.settings.retry_after)
+    write_headers(Reply::empty(202), &urls, true, state.operation_retry_after())
 }
 
 fn list_top(state: &State, path: &ArmPath) -> Reply {
@@ -671,7 +671,7 @@ fn put_child(
         Reply::json(status, response_body),
         &urls,
         false,
-        state.settings.retry_after,
+        state.operation_retry_after(),
     )
 }
 
@@ -760,5 +760,5 @@ fn delete_child(
             request_path: req.path.clone(),
         },
     );
-    write_headers(Reply::empty(202), &urls, true, state.settings.retry_after)
+    write_headers(Reply::empty(202), &urls, true, state.operation_retry_after())
 }

@@ -4,7 +4,10 @@
 
 use serde_json::{Value, json};
 
+use std::time::Instant;
+
 use crate::http::{Reply, arm_error};
+use crate::limits::{OperationRecord, whole_seconds};
 use crate::state::{Change, Operation, Outcome, State};
 
 use super::resources::{NSG_TYPE, nsg_users, stamp};
@@ -67,10 +70,22 @@ pub(crate) fn start(state: &mut State, write: PendingWrite) -> OperationUrls {
     state
         .locks
         .insert(write.lock_key.clone(), operation_id.clone());
+    let ends_at = state.limits.as_mut().map(|limits| {
+        let duration = limits.operation_duration();
+        limits.operations.push(OperationRecord {
+            resource: write.lock_key.clone(),
+            request_path: crate::http::percent_decode(&write.request_path, false),
+            location: location_slug(&write.location),
+            started: limits.since.elapsed(),
+            duration,
+        });
+        Instant::now() + duration
+    });
     state.operations.insert(
         operation_id,
         Operation {
             polls_left: state.settings.async_polls,
+            ends_at,
             change: write.change,
             fails,
             is_delete: write.is_delete,
@@ -82,17 +97,52 @@ pub(crate) fn start(state: &mut State, write: PendingWrite) -> OperationUrls {
     urls
 }
 
-/// Returns the 409 reply for a write to a resource whose operation is still running.
+/// Returns the error reply for a write to a resource whose operation is still
+/// running: 409 `AnotherOperationInProgress`, or in the cloud-limits mode 429
+/// `RetryableError` with the detail `RetryableErrorDueToAnotherOperation` and
+/// a `Retry-After` of the operation's remaining time.
 pub(crate) fn check_lock(state: &State, lock_key: &str, id: &str) -> Result<(), Reply> {
-    match state.locks.get(lock_key) {
-        Some(operation_id) => Err(arm_error(
+    let Some(operation_id) = state.locks.get(lock_key).cloned() else {
+        return Ok(());
+    };
+    let ends_at = state
+        .operations
+        .get(&operation_id)
+        .and_then(|operation| operation.ends_at);
+    let (Some(_), Some(ends_at)) = (&state.limits, ends_at) else {
+        return Err(arm_error(
             409,
             "AnotherOperationInProgress",
             format!(
                 "Another operation on this or dependent resource is in progress. Resource: {id}, operation: {operation_id}."
             ),
-        )),
-        None => Ok(()),
+        ));
+    };
+    let seconds = whole_seconds(ends_at.saturating_duration_since(Instant::now()).as_secs_f64());
+    // ARM nests this code under `RetryableError`, as a 2016 azure-sdk-for-python bug report recorded it.
+    let body = json!({ "error": {
+        "code": "RetryableError",
+        "message": "A retryable error occurred.",
+        "details": [{
+            "code": "RetryableErrorDueToAnotherOperation",
+            "message": format!("Operation {operation_id} is updating resource {id}. The call can be retried in {seconds} seconds.")
+        }]
+    } });
+    Err(Reply::json(429, body).with_header("Retry-After", seconds.to_string()))
+}
+
+/// Ends every operation whose time is up, in the cloud-limits mode, so that
+/// reads and locks see its change even when no client polled it.
+pub(crate) fn settle_due(state: &mut State) {
+    let now = Instant::now();
+    let due: Vec<String> = state
+        .operations
+        .iter()
+        .filter(|(_, operation)| operation.outcome.is_none() && operation.ends_at.is_some_and(|ends_at| ends_at <= now))
+        .map(|(operation_id, _)| operation_id.clone())
+        .collect();
+    for operation_id in due {
+        finish(state, &operation_id);
     }
 }
 
@@ -107,10 +157,21 @@ fn poll(state: &mut State, operation_id: &str) -> Option<Progress> {
     if let Some(outcome) = &operation.outcome {
         return Some(Progress::Done(outcome.clone()));
     }
-    if operation.polls_left > 0 {
-        operation.polls_left -= 1;
-        return Some(Progress::InProgress);
+    match operation.ends_at {
+        Some(ends_at) if Instant::now() < ends_at => return Some(Progress::InProgress),
+        Some(_) => {}
+        None if operation.polls_left > 0 => {
+            operation.polls_left -= 1;
+            return Some(Progress::InProgress);
+        }
+        None => {}
     }
+    Some(Progress::Done(finish(state, operation_id)))
+}
+
+/// Ends an operation: checks its change again, unlocks its resource and commits the change when it succeeded.
+fn finish(state: &mut State, operation_id: &str) -> Outcome {
+    let operation = state.operations.get(operation_id).expect("the caller found the operation");
     let change = operation.change.clone();
     let outcome = if operation.fails {
         Outcome::Failed {
@@ -129,7 +190,7 @@ fn poll(state: &mut State, operation_id: &str) -> Option<Progress> {
     if outcome == Outcome::Succeeded {
         commit(state, change);
     }
-    Some(Progress::Done(outcome))
+    outcome
 }
 
 /// Checks a change again when its operation ends, because other resources may
@@ -191,7 +252,7 @@ fn failed_error(code: &str, message: &str) -> Value {
 
 /// Handles `GET .../operations/{id}` with `{"status": ...}`.
 pub(crate) fn status(state: &mut State, operation_id: &str) -> Reply {
-    let retry_after = state.settings.retry_after.to_string();
+    let retry_after = state.operation_retry_after().to_string();
     match poll(state, operation_id) {
         None => not_found(operation_id),
         Some(Progress::InProgress) => Reply::json(200, json!({ "status": "InProgress" }))
@@ -209,7 +270,7 @@ pub(crate) fn status(state: &mut State, operation_id: &str) -> Reply {
 /// Handles `GET .../operationResults/{id}`: 202 while in progress, then the
 /// result (200 with the resource, or 204 after a delete), or the error.
 pub(crate) fn result(state: &mut State, operation_id: &str, own_url: String) -> Reply {
-    let retry_after = state.settings.retry_after.to_string();
+    let retry_after = state.operation_retry_after().to_string();
     match poll(state, operation_id) {
         None => not_found(operation_id),
         Some(Progress::InProgress) => Reply::empty(202)
