@@ -51,15 +51,28 @@ impl Http {
         self.read_resource(context, id, api_version).await?.ok_or_else(|| ActionError::new(ErrorKind::NotFound, format!("{id} not found")).with_resource(id))
     }
 
-    /// Writes a resource whole and waits for its operation.
-    pub(crate) async fn put_resource(&self, context: &CallContext, id: &str, api_version: &str, body: &Value, if_match: Option<&str>, description: &str) -> Result<Finished, ActionError> {
-        let _parent = lock_parent(id).await;
-        self.put_unlocked(context, id, api_version, body, if_match, description).await
-    }
-
+    /// Writes a resource whole and waits for its operation. The caller holds the parent's lock.
     async fn put_unlocked(&self, context: &CallContext, id: &str, api_version: &str, body: &Value, if_match: Option<&str>, description: &str) -> Result<Finished, ActionError> {
         let reply = self.send(context, Api::Arm, Method::Put, &arm_path(id, api_version), Some(body), if_match).await?;
         self.finish(context, &reply, description).await
+    }
+
+    /// Creates a resource unless `exists` accepts the one already there, checking under the
+    /// parent's lock so that concurrent targets create it once. Returns `None` when it existed.
+    pub(crate) async fn create_once(
+        &self,
+        context: &CallContext,
+        id: &str,
+        api_version: &str,
+        body: &Value,
+        exists: impl Fn(&Value) -> bool,
+        description: &str,
+    ) -> Result<Option<Finished>, ActionError> {
+        let _parent = lock_parent(id).await;
+        if self.read_resource(context, id, api_version).await?.is_some_and(|read| exists(&read.body)) {
+            return Ok(None);
+        }
+        self.put_unlocked(context, id, api_version, body, None, description).await.map(Some)
     }
 
     /// Deletes a resource and waits for its operation.

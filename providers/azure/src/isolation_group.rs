@@ -75,17 +75,14 @@ fn assess_group(operation: &Operation, current: &Value, applied: Option<&Value>)
     assess_field(operation, current, applied, "exists")
 }
 
-/// Creates the group, unless another run created it meanwhile.
+/// Creates the group, unless another target or run created it meanwhile.
 async fn create_group(http: &Http, context: &CallContext, id: &str) -> Result<Value, ActionError> {
-    if http.read_resource(context, id, NETWORK_API).await?.is_some_and(|group| is_isolation_group(&group.body)) {
-        return Ok(json!({ "exists": true }));
-    }
     let location = ArmId::parse(id)
         .and_then(|parsed| parsed.name.strip_prefix(NAME_PREFIX).map(str::to_string))
         .ok_or_else(|| ActionError::new(ErrorKind::Invalid, format!("{id} is not an isolation group id")))?;
     let body = isolation_group(&location, &context.run_id);
-    let finished = http.put_resource(context, id, NETWORK_API, &body, None, &format!("creating {id}")).await?;
-    Ok(json!({ "exists": true, "operation": finished.operation }))
+    let finished = http.create_once(context, id, NETWORK_API, &body, is_isolation_group, &format!("creating {id}")).await?;
+    Ok(json!({ "exists": true, "operation": finished.and_then(|f| f.operation) }))
 }
 
 /// Sets the network security group of a NIC or subnet to `group` (or none), keeping the rest of
