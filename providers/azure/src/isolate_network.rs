@@ -14,10 +14,13 @@ use serde_json::{Map, Value, json};
 
 use crate::http::Http;
 use crate::ids::{ArmId, NETWORK_API, SUBNET, same_id, short};
-use crate::isolation_group::{STATEFUL_NOTE, apply_operation, assess_operation, foreign_group, group_operation, inspect_group, read_operation, revert_operation};
+use crate::assess::same_value;
+use crate::isolation_group::{STATEFUL_NOTE, delete_if_freed, apply_operation, assess_operation, foreign_group, group_operation, inspect_group, read_operation, revert_operation};
 
 /// Sets one subnet's group.
 pub(crate) const SUBNET_GROUP: &str = "azure.subnet_nsg";
+/// Sets the groups of several subnets of a VNet in one write of the VNet.
+pub(crate) const NETWORK_SUBNETS: &str = "azure.vnet_subnet_nsgs";
 
 /// Subnets Azure reserves for a service, which must not be isolated by a group.
 const RESERVED_SUBNETS: &[&str] = &["GatewaySubnet", "AzureFirewallSubnet", "AzureFirewallManagementSubnet", "AzureBastionSubnet", "RouteServerSubnet"];
@@ -55,6 +58,67 @@ fn subnet_view(subnet: &Value) -> Value {
         "ip_configurations": configurations,
         "skip": skip_reason(subnet),
     })
+}
+
+/// Gathers the subnet changes of a VNet into one write of the VNet: ARM runs one write at a
+/// time per VNet, so one write with every subnet's group set takes one operation instead of one
+/// per subnet. The prior group of each subnet is journaled in the operation.
+fn one_network_write(network: &str, group_id: &str, changes: &[Operation]) -> Operation {
+    let name = |change: &Operation| change.id.trim_start_matches("subnet:").to_string();
+    let prior: Map<String, Value> = changes.iter().map(|change| (name(change), change.prior["nsg"].clone())).collect();
+    let desired: Map<String, Value> = changes.iter().map(|change| (name(change), json!(group_id))).collect();
+    let moves: Vec<String> = changes.iter().map(|change| change.description.trim_start_matches("move ").to_string()).collect();
+    Operation {
+        id: format!("subnets:{}", short(network)),
+        kind: NETWORK_SUBNETS.to_string(),
+        subject: network.to_string(),
+        description: format!("in one write of VNet {}, move {}", short(network), moves.join("; ")),
+        prior: json!({ "subnets": prior }),
+        desired: json!({ "subnets": desired }),
+        reversible: true,
+    }
+}
+
+/// Sets the groups of the named subnets of a VNet in one write of the VNet, keeping the rest of
+/// it, and returns the value it left.
+async fn set_subnet_groups(http: &Http, context: &CallContext, network: &str, groups: &Map<String, Value>) -> Result<Value, ActionError> {
+    let finished = http
+        .update_resource(context, network, NETWORK_API, &format!("setting the network security groups of subnets of {network}"), |body| {
+            let subnets = body.pointer_mut("/properties/subnets").and_then(Value::as_array_mut).ok_or_else(|| ActionError::new(ErrorKind::Other, format!("{network} has no subnets")))?;
+            let mut changed = false;
+            for subnet in subnets.iter_mut() {
+                let Some(group) = subnet["name"].as_str().and_then(|name| groups.get(name)) else { continue };
+                let current = subnet.pointer("/properties/networkSecurityGroup/id").cloned().unwrap_or(Value::Null);
+                if same_value(&current, group) {
+                    continue;
+                }
+                let properties = subnet.get_mut("properties").and_then(Value::as_object_mut).ok_or_else(|| ActionError::new(ErrorKind::Other, format!("a subnet of {network} has no properties")))?;
+                match group {
+                    Value::Null => properties.remove("networkSecurityGroup"),
+                    id => properties.insert("networkSecurityGroup".to_string(), json!({ "id": id })),
+                };
+                changed = true;
+            }
+            Ok(changed)
+        })
+        .await?;
+    Ok(json!({ "subnets": groups, "operation": finished.and_then(|f| f.operation) }))
+}
+
+/// Reads the groups of the named subnets of a VNet.
+async fn read_subnet_groups(http: &Http, context: &CallContext, operation: &Operation) -> Result<Value, ActionError> {
+    let network = http.require_resource(context, &operation.subject, NETWORK_API).await?.body;
+    let names: Vec<String> = operation.desired["subnets"].as_object().map(|map| map.keys().cloned().collect()).unwrap_or_default();
+    let subnets = network.pointer("/properties/subnets").and_then(Value::as_array).cloned().unwrap_or_default();
+    let groups: Map<String, Value> = names
+        .into_iter()
+        .map(|name| {
+            let subnet = subnets.iter().find(|subnet| subnet["name"] == name.as_str());
+            let group = subnet.and_then(|subnet| subnet.pointer("/properties/networkSecurityGroup/id")).cloned().unwrap_or(Value::Null);
+            (name, group)
+        })
+        .collect();
+    Ok(json!({ "subnets": groups }))
 }
 
 #[async_trait]
@@ -128,7 +192,11 @@ impl Action for IsolateNetwork {
         if group["exists"] != true {
             plan.operations.push(group_operation(&group_id));
         }
-        plan.operations.extend(changes);
+        if self.resource_type == SUBNET {
+            plan.operations.extend(changes);
+        } else {
+            plan.operations.push(one_network_write(&target.id, &group_id, &changes));
+        }
         let radius: u64 = subnets.iter().filter(|s| s["skip"].is_null()).filter_map(|s| s["ip_configurations"].as_u64()).sum();
         plan.notes.push(format!("blast radius: {radius} IP configuration(s) in the subnets to isolate lose all traffic, peered networks included"));
         plan.notes.push(STATEFUL_NOTE.to_string());
@@ -138,18 +206,34 @@ impl Action for IsolateNetwork {
     }
 
     async fn read(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        if operation.kind == NETWORK_SUBNETS {
+            return read_subnet_groups(&self.http, context, operation).await;
+        }
         read_operation(&self.http, context, operation).await
     }
 
     fn assess(&self, operation: &Operation, current: &Value, applied: Option<&Value>) -> Assessment {
+        if operation.kind == NETWORK_SUBNETS {
+            return crate::assess::assess_field(operation, current, applied, "subnets");
+        }
         assess_operation(operation, current, applied)
     }
 
     async fn apply(&self, context: &CallContext, _target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+        if operation.kind == NETWORK_SUBNETS {
+            let groups = operation.desired["subnets"].as_object().cloned().unwrap_or_default();
+            return set_subnet_groups(&self.http, context, &operation.subject, &groups).await;
+        }
         apply_operation(&self.http, context, operation).await
     }
 
     async fn revert(&self, context: &CallContext, _target: &Target, operation: &Operation, _applied: &Value) -> Result<Vec<String>, ActionError> {
+        if operation.kind == NETWORK_SUBNETS {
+            let groups = operation.prior["subnets"].as_object().cloned().unwrap_or_default();
+            set_subnet_groups(&self.http, context, &operation.subject, &groups).await?;
+            let group = operation.desired["subnets"].as_object().and_then(|map| map.values().next()).and_then(Value::as_str).unwrap_or_default();
+            return delete_if_freed(&self.http, context, group).await;
+        }
         revert_operation(&self.http, context, operation).await
     }
 }

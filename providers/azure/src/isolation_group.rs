@@ -152,12 +152,16 @@ pub(crate) async fn revert_operation(http: &Http, context: &CallContext, operati
     }
     set_nsg(http, context, &operation.subject, &operation.prior["nsg"]).await?;
 
-    // The rollback that frees a shared isolation group deletes it, even when an earlier run
-    // created it: the run that created it may have been rolled back while this one used it.
-    let group = operation.desired["nsg"].as_str().unwrap_or_default();
-    if ArmId::parse(group).is_some_and(|id| id.name.starts_with(NAME_PREFIX)) {
-        let notes = delete_group_if_unused(http, context, group).await?;
-        return Ok(notes.into_iter().filter(|note| !note.contains("still isolates")).collect());
+    delete_if_freed(http, context, operation.desired["nsg"].as_str().unwrap_or_default()).await
+}
+
+/// Deletes an isolation group that a revert has just freed. The rollback that frees a shared
+/// group deletes it, even when an earlier run created it: the run that created it may have been
+/// rolled back while this one used it.
+pub(crate) async fn delete_if_freed(http: &Http, context: &CallContext, group: &str) -> Result<Vec<String>, ActionError> {
+    if !ArmId::parse(group).is_some_and(|id| id.name.starts_with(NAME_PREFIX)) {
+        return Ok(Vec::new());
     }
-    Ok(Vec::new())
+    let notes = delete_group_if_unused(http, context, group).await?;
+    Ok(notes.into_iter().filter(|note| !note.contains("still isolates")).collect())
 }

@@ -105,12 +105,16 @@ async fn vnet_isolation_skips_reserved_subnets() {
     let planned = harness.plan(ActionKind::Isolate, VNET, &vnet(), json!({})).await;
     assert!(harness.writes().is_empty());
     let ids: Vec<&str> = planned.plan.operations.iter().map(|op| op.id.as_str()).collect();
-    assert_eq!(ids, ["group:contain-isolation-westus", "subnet:app"]);
+    assert_eq!(ids, ["group:contain-isolation-westus", "subnets:vnet1"], "one write of the VNet sets every subnet's group");
     assert!(planned.plan.notes.iter().any(|note| note.contains("GatewaySubnet is reserved")));
     assert!(planned.plan.notes.iter().any(|note| note.contains("delegated to Microsoft.Web/serverFarms")));
     assert!(planned.plan.operations[1].description.contains("3 IP configuration(s)"), "{}", planned.plan.operations[1].description);
 
+    assert_eq!(planned.plan.operations[1].prior["subnets"]["app"].as_str().map(str::to_lowercase), Some(nsg("web-nsg").to_lowercase()), "each subnet's prior group is journaled");
+    harness.fake.clear_requests();
     let applied = harness.apply(&planned).await.expect("apply");
+    let vnet_puts = harness.writes().into_iter().filter(|r| r.method == "PUT" && r.path.ends_with("/virtualNetworks/vnet1")).count();
+    assert_eq!(vnet_puts, 1);
     let network = harness.fake.get(&vnet()).unwrap();
     let app = &network["properties"]["subnets"][0];
     assert!(app["properties"]["networkSecurityGroup"]["id"].as_str().unwrap().ends_with("contain-isolation-westus"));
