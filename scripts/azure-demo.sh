@@ -4,7 +4,7 @@
 # against contain-azure-fake (a fake ARM, Graph and token server) on 127.0.0.1, which this
 # script starts and stops. The client-secret credential signs in at the fake's token endpoint.
 #
-# Needs: cargo. Nothing leaves 127.0.0.1.
+# Needs: cargo and python3. Nothing leaves 127.0.0.1.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

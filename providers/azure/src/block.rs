@@ -72,6 +72,28 @@ fn rule_name(options: &BlockOptions, direction: Direction, addresses: &[String],
     format!("contain-block-{way}{}-{}", if v6 { "-v6" } else { "" }, &digest[..12])
 }
 
+/// Describes what a rule admits, for the reviewer: `web (priority 100: Tcp ports 443, 22 from
+/// Internet, inbound)`.
+fn rule_summary(rule: &Value) -> String {
+    let properties = &rule["properties"];
+    let list = |single: &str, plural: &str| {
+        let mut values: Vec<String> = properties[plural].as_array().map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
+        values.extend(properties[single].as_str().map(str::to_string));
+        if values.is_empty() { "*".to_string() } else { values.join(", ") }
+    };
+    let inbound = properties["direction"].as_str().is_none_or(|d| d.eq_ignore_ascii_case("Inbound"));
+    let remote = if inbound { list("sourceAddressPrefix", "sourceAddressPrefixes") } else { list("destinationAddressPrefix", "destinationAddressPrefixes") };
+    format!(
+        "{} (priority {}: {} ports {} {} {remote}, {})",
+        rule["name"].as_str().unwrap_or_default(),
+        properties["priority"],
+        properties["protocol"].as_str().unwrap_or("*"),
+        list("destinationPortRange", "destinationPortRanges"),
+        if inbound { "from" } else { "to" },
+        if inbound { "inbound" } else { "outbound" }
+    )
+}
+
 /// Counts the address prefixes and ports of a group's rules, as Azure counts them against its limit.
 fn prefixes_and_ports(rules: &[Value]) -> usize {
     let count = |rule: &Value, key: &str| rule["properties"][key].as_array().map(Vec::len).unwrap_or(0);
@@ -256,9 +278,10 @@ impl Action for Block {
                 .collect();
             let mut description = format!("add deny rules {} to NSG {} for {}", summary.join(", "), short(id), options.addresses.join(", "));
             if !converted.is_empty() {
+                let admitted: Vec<String> = planned.converted.iter().map(rule_summary).collect();
                 description = format!(
                     "TURN ALLOW RULE(S) {} INTO DENY, which cuts every flow they admitted, not only the blocked addresses; and {description}",
-                    converted.join(", ")
+                    admitted.join(", ")
                 );
             }
             plan.operations.push(Operation {

@@ -103,7 +103,12 @@ fn error_chain(error: &azure_core::Error) -> String {
     // The oauth2 crate's "Server returned error response" shows the response only in its debug
     // form, which contains the endpoint's error code and description, never the secret sent.
     if let Some(cause) = last.filter(|cause| cause.to_string().contains("error response")) {
-        text.push_str(&format!(" ({cause:?})"));
+        let debug = format!("{cause:?}");
+        let description = debug.split("error_description: Some(\"").nth(1).and_then(|rest| rest.split("\")").next());
+        match description {
+            Some(description) => text.push_str(&format!(": {}", description.replace("\\r\\n", " "))),
+            None => text.push_str(&format!(" ({debug})")),
+        }
     }
     text
 }

@@ -162,6 +162,11 @@ pub(crate) async fn delete_if_freed(http: &Http, context: &CallContext, group: &
     if !ArmId::parse(group).is_some_and(|id| id.name.starts_with(NAME_PREFIX)) {
         return Ok(Vec::new());
     }
+    let before = http.read_resource(context, group, NETWORK_API).await?.is_some();
     let notes = delete_group_if_unused(http, context, group).await?;
-    Ok(notes.into_iter().filter(|note| !note.contains("still isolates")).collect())
+    if notes.iter().any(|note| note.contains("still isolates")) {
+        return Ok(Vec::new());
+    }
+    let deleted = before && http.read_resource(context, group, NETWORK_API).await?.is_none();
+    Ok(if deleted { vec![format!("deleted the isolation group {group}, which nothing uses any more")] } else { notes })
 }

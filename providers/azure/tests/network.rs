@@ -179,6 +179,8 @@ async fn allow_at_100_is_not_contained_unless_converted() {
 
     let planned = harness.plan(ActionKind::Block, NSG, &nsg("open-nsg"), json!({ "addresses": ["203.0.113.7"], "direction": "inbound", "convert_allow": true })).await;
     assert!(planned.plan.uncontainable.is_none());
+    let description = &planned.plan.operations[0].description;
+    assert!(description.starts_with("TURN ALLOW RULE(S) any-ssh (priority 100: Tcp ports 22 from Internet, inbound) INTO DENY"), "{description}");
     assert!(harness.writes().is_empty());
     let applied = harness.apply(&planned).await.expect("apply");
     let group = harness.fake.get(&nsg("open-nsg")).unwrap();
@@ -323,7 +325,8 @@ async fn shared_group_is_deleted_by_the_rollback_that_frees_it() {
     let notes = harness.rollback(&vm_run, &vm_applied).await;
     assert!(notes.iter().any(|note| note.contains("still isolates")), "{notes:?}");
     assert!(harness.fake.get(&nsg("contain-isolation-westus")).is_some(), "the VNet still uses the group");
-    harness.rollback(&vnet_run, &vnet_applied).await;
+    let notes = harness.rollback(&vnet_run, &vnet_applied).await;
+    assert!(notes.iter().any(|note| note.starts_with("deleted the isolation group")), "the deletion is noted: {notes:?}");
     assert_eq!(harness.fake.state(), before, "the last rollback deletes the group");
 }
 
