@@ -261,7 +261,7 @@ impl FakeAzure {
     ///   one request. A write that finds the bucket empty gets 429
     ///   `TooManyRequests` with `Retry-After`; inside a `$batch`, that is the
     ///   inner response, with the header in its `headers`, and the batch
-    ///   answers 200.
+    ///   returns 200.
     /// - a lognormal latency before every Graph request (a `$batch` once) is
     ///   handled, when `latency_p50_ms` is above 0.
     pub fn set_graph_limits(&self, limits: GraphLimits) {

@@ -63,7 +63,7 @@ async fn write_beyond_burst_gets_429() {
 }
 
 #[tokio::test]
-async fn batch_answers_inner_429_in_200() {
+async fn batch_returns_inner_429_in_200() {
     let client = Client::start().await;
     for id in ["u1", "u2"] {
         seed_user(&client, id);
