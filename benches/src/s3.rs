@@ -1,14 +1,15 @@
 //! Scenario S3 of BENCHMARKS.md, its Entra ID part: revoke the sessions of many Entra users and
 //! disable them, against contain-azure-fake with Graph's write limit. The fake imposes one
 //! bucket for Graph writes (burst and refill set here) and a lognormal latency per Graph request.
-//! A write that finds the bucket empty gets 429 with `Retry-After`, inside a 200 answer for the
+//! A write that finds the bucket empty gets 429 with `Retry-After`, inside a 200 response for the
 //! inner requests of a `$batch`.
 //!
 //! Usage: `contain-bench s3 [USERS] [SCALE]` (1000 and 10), with `CONTAIN_BIN` set to the contain
 //! binary (default `target/release/contain`). The fake runs in this process on 127.0.0.1.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use contain_azure_fake::{FakeAzure, GraphLimits, LimitCounts, refuse_real_endpoint};
@@ -41,7 +42,7 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
     anyhow::ensure!(users > 0 && scale > 0.0, "USERS and SCALE must be positive, not {users} and {scale}");
     let contain = std::env::var("CONTAIN_BIN").unwrap_or_else(|_| "target/release/contain".into());
 
-    let fake = FakeAzure::start_on_port(0).await.context("cannot start the Azure fake on 127.0.0.1")?;
+    let fake = Arc::new(FakeAzure::start_on_port(0).await.context("cannot start the Azure fake on 127.0.0.1")?);
     refuse_real_endpoint(&fake.url()).map_err(anyhow::Error::msg)?;
     let ids = seed(&fake, users);
     eprintln!("S3: {users} member users in the fake at {}", fake.url());
@@ -56,6 +57,8 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
 
     eprintln!("S3: revoking and disabling the users through the limits (time scale x{scale})");
     let started = Instant::now();
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = tokio::spawn(sample_writes(fake.clone(), started, samples.clone()));
     let output = tokio::process::Command::new(&contain)
         .args(["--config", config.to_str().unwrap(), "run", playbook.to_str().unwrap()])
         .args(["-i", &format!("users={}", ids.join(",")), "-i", "incident=INC-BENCH", "--yes", "-o", "json"])
@@ -68,6 +71,8 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot run {contain}: build it first (cargo build --release --bin contain)"))?;
     let wall = started.elapsed().as_secs_f64();
     let usage = crate::child_usage();
+    sampler.abort();
+    let samples = samples.lock().map(|samples| samples.clone()).unwrap_or_default();
 
     let report: Value = serde_json::from_slice(&output.stdout).with_context(|| format!("contain printed no report: {}", String::from_utf8_lossy(&output.stderr)))?;
     let targets = report["steps"][0]["targets"].as_array().cloned().unwrap_or_default();
@@ -90,6 +95,7 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
         "floor_seconds": floor,
         "floor": floor_detail,
         "ratio_to_floor": wall / floor,
+        "writes": write_progress(&samples),
         "calls": calls,
         "throttled": throttled,
         "requests": counts.iter().map(|(kind, c)| (kind.clone(), json!({ "calls": c.calls, "throttled": c.throttled }))).collect::<BTreeMap<_, _>>(),
@@ -107,6 +113,46 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The interval at which `sample_writes` reads the fake's counts.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Appends, every `SAMPLE_INTERVAL` until aborted, the seconds since `started` and the writes
+/// that the fake has admitted so far.
+async fn sample_writes(fake: Arc<FakeAzure>, started: Instant, samples: Arc<Mutex<Vec<(f64, u64)>>>) {
+    loop {
+        let writes = admitted_writes(&fake.graph_limit_counts());
+        if let Ok(mut samples) = samples.lock() {
+            samples.push((started.elapsed().as_secs_f64(), writes));
+        }
+        tokio::time::sleep(SAMPLE_INTERVAL).await;
+    }
+}
+
+/// Returns when the admitted writes began and ended (to within `SAMPLE_INTERVAL`), and their
+/// count at each whole second of the run.
+fn write_progress(samples: &[(f64, u64)]) -> Value {
+    let first = samples.iter().find(|(_, writes)| *writes > 0).map(|(seconds, _)| *seconds);
+    let total = samples.last().map(|(_, writes)| *writes).unwrap_or(0);
+    let last = samples.iter().find(|(_, writes)| *writes == total && total > 0).map(|(seconds, _)| *seconds);
+    let mut per_second = Vec::new();
+    for (seconds, writes) in samples {
+        if *seconds >= per_second.len() as f64 {
+            per_second.push(*writes);
+        }
+    }
+    json!({ "first_seen_seconds": first, "all_seen_seconds": last, "admitted_at_each_second": per_second })
+}
+
+/// Counts the writes that the fake admitted: every request but reads and `$batch` itself, less
+/// the throttled ones.
+fn admitted_writes(counts: &BTreeMap<String, LimitCounts>) -> u64 {
+    counts
+        .iter()
+        .filter(|(kind, _)| !kind.starts_with("GET ") && kind.as_str() != "POST $batch")
+        .map(|(_, c)| c.calls - c.throttled)
+        .sum()
 }
 
 fn user_id(index: usize) -> String {
@@ -146,11 +192,7 @@ fn not_contained_users(fake: &FakeAzure, ids: &[String]) -> Vec<String> {
 /// one revokeSignInSessions per user, each a write of its own. Reads are not limited by the fake,
 /// so the floor leaves them out.
 fn floor(limits: &GraphLimits, counts: &BTreeMap<String, LimitCounts>) -> (f64, Value) {
-    let writes: u64 = counts
-        .iter()
-        .filter(|(kind, _)| !kind.starts_with("GET ") && kind.as_str() != "POST $batch")
-        .map(|(_, c)| c.calls - c.throttled)
-        .sum();
+    let writes = admitted_writes(counts);
     let per_second = limits.write_per_second * limits.scale;
     let bucket = (writes as f64 - limits.write_burst).max(0.0) / per_second;
     let latency = limits.latency_p50_ms / 1000.0 / limits.scale;
@@ -164,8 +206,8 @@ fn playbook_text(users: usize) -> String {
     )
 }
 
-/// Returns the engine's settings: the Graph write bucket as the fake's, refill scaled, and
-/// Graph's published read bucket (2,000 and 100 per second) with its refill scaled too, although
+/// Returns the engine's settings: the Graph write bucket as the fake's, refill scaled, and the
+/// provider's default read bucket (2,000 and 100 per second) with its refill scaled too, although
 /// the fake does not limit reads.
 fn config_text(limits: &GraphLimits) -> String {
     format!(
