@@ -10,10 +10,12 @@
 //! binary (default `target/release/contain`).
 //!
 //! `contain-bench s2 [SUBNETS] [SCALE]` runs scenario S2 instead (see `s2.rs`), and
-//! `contain-bench s3 [USERS] [SCALE]` the Entra ID part of scenario S3 (see `s3.rs`).
+//! `contain-bench s3 [USERS] [SCALE]` the Entra ID part of scenario S3 (see `s3.rs`), and
+//! `contain-bench s3-iam [KEYS] [SCALE]` its IAM part (see `s3_iam.rs`).
 
 mod s2;
 mod s3;
+mod s3_iam;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -49,6 +51,9 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a.eq_ignore_ascii_case("s2")) {
         return s2::run(&args[1..]).await;
+    }
+    if args.first().is_some_and(|a| a.eq_ignore_ascii_case("s3-iam")) {
+        return s3_iam::run(&args[1..]).await;
     }
     if args.first().is_some_and(|a| a.eq_ignore_ascii_case("s3")) {
         return s3::run(&args[1..]).await;
