@@ -4,6 +4,8 @@
 #
 # Usage: scripts/bench.sh [INSTANCES] [SCALE]   (1000 and 10 by default)
 #        scripts/bench.sh s2 [SUBNETS] [SCALE]   (200 and 10; needs no moto, but this script starts it)
+#        scripts/bench.sh s3 [USERS] [SCALE]     (1000 and 10; the same)
+#        scripts/bench.sh s3-iam [KEYS] [SCALE]  (500 and 10)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -24,11 +24,12 @@ export AWS_EC2_METADATA_DISABLED=true
 cargo build --workspace --bins --locked --features contain-cli/crash-points
 cargo test --workspace --locked "$@"
 # Skipped for a filtered run: the API against its own OpenAPI document, with generated requests,
-# and smoke sizes of benchmark scenarios S1 and S2 (BENCHMARKS.md), not timed, which must contain
-# every target (contain-bench exits 1 otherwise).
+# and smoke sizes of benchmark scenarios S1, S2 and S3 (BENCHMARKS.md), not timed, which must
+# contain every target (contain-bench exits 1 otherwise).
 if [ "$#" -eq 0 ]; then
     bash scripts/schemathesis.sh
     target_dir="${CARGO_TARGET_DIR:-$root/target}"
     CONTAIN_BIN="$target_dir/debug/contain" "$target_dir/debug/contain-bench" 10 100 >/dev/null
     CONTAIN_BIN="$target_dir/debug/contain" "$target_dir/debug/contain-bench" s2 20 100 >/dev/null
+    CONTAIN_BIN="$target_dir/debug/contain" "$target_dir/debug/contain-bench" s3 20 100 >/dev/null
 fi

@@ -9,9 +9,13 @@
 //! a moto server on 127.0.0.1 (`scripts/bench.sh` starts one) and `CONTAIN_BIN` to the contain
 //! binary (default `target/release/contain`).
 //!
-//! `contain-bench s2 [SUBNETS] [SCALE]` runs scenario S2 instead (see `s2.rs`).
+//! `contain-bench s2 [SUBNETS] [SCALE]` runs scenario S2 instead (see `s2.rs`), and
+//! `contain-bench s3 [USERS] [SCALE]` the Entra ID part of scenario S3 (see `s3.rs`), and
+//! `contain-bench s3-iam [KEYS] [SCALE]` its IAM part (see `s3_iam.rs`).
 
 mod s2;
+mod s3;
+mod s3_iam;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -47,6 +51,12 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().is_some_and(|a| a.eq_ignore_ascii_case("s2")) {
         return s2::run(&args[1..]).await;
+    }
+    if args.first().is_some_and(|a| a.eq_ignore_ascii_case("s3-iam")) {
+        return s3_iam::run(&args[1..]).await;
+    }
+    if args.first().is_some_and(|a| a.eq_ignore_ascii_case("s3")) {
+        return s3::run(&args[1..]).await;
     }
     let instances: usize = args.first().map(|a| a.parse()).transpose().context("INSTANCES must be a number")?.unwrap_or(1000);
     let scale: f64 = args.get(1).map(|a| a.parse()).transpose().context("SCALE must be a number")?.unwrap_or(10.0);

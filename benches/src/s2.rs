@@ -215,7 +215,7 @@ fn timeline(fake: &FakeAzure, vnets: &[String]) -> Value {
 }
 
 /// Returns the environment that points contain's Azure provider at the fake.
-fn fake_env(fake: &FakeAzure) -> Vec<(&'static str, String)> {
+pub(crate) fn fake_env(fake: &FakeAzure) -> Vec<(&'static str, String)> {
     vec![
         ("CONTAIN_ARM_ENDPOINT", fake.arm_endpoint()),
         ("CONTAIN_GRAPH_ENDPOINT", fake.graph_endpoint()),

@@ -31,6 +31,20 @@ pub(crate) fn handle(state: &mut State, req: &Req) -> Reply {
     dispatch(state, req, segments)
 }
 
+/// Counts a Graph request under the Graph limits and takes a write's token.
+/// Returns the 429 reply when the write bucket is empty, and `None` to go on
+/// (also without Graph limits).
+pub(crate) fn admit_limited(state: &mut State, req: &Req) -> Option<Reply> {
+    let limits = state.graph_limits.as_mut()?;
+    let segments = split_path(req.path.strip_prefix("/graph").unwrap_or(&req.path));
+    let after_version = segments.get(1..).unwrap_or_default();
+    let seconds = limits.admit(&req.method, after_version).err()?;
+    let message = format!(
+        "Too many requests: the application's Graph write limit is reached. Retry after {seconds} seconds."
+    );
+    Some(graph_error(429, "TooManyRequests", message).with_header("Retry-After", seconds.to_string()))
+}
+
 fn dispatch(state: &mut State, req: &Req, segments: &[String]) -> Reply {
     let Some(first) = segments.first() else {
         return graph_error(400, "BadRequest", "The request has no resource segment.");
@@ -807,6 +821,9 @@ fn run_inner(state: &mut State, request: &Value) -> Reply {
     }
     if inner.path.ends_with("/$batch") {
         return graph_error(400, "BadRequest", "A batch cannot contain another batch.");
+    }
+    if let Some(throttled) = admit_limited(state, &inner) {
+        return throttled;
     }
     handle(state, &inner)
 }

@@ -29,6 +29,7 @@
 
 mod arm;
 mod graph;
+mod graph_limits;
 mod http;
 mod limits;
 mod seed;
@@ -44,6 +45,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub use graph_limits::GraphLimits;
 pub use limits::{ArmLimits, LimitCounts, OperationRecord};
 pub use state::{Fault, RecordedRequest};
 
@@ -252,6 +254,27 @@ impl FakeAzure {
         self.lock().limits.as_ref().map(|limits| limits.operations.clone()).unwrap_or_default()
     }
 
+    /// Turns on the cloud-limits mode for Graph requests, with a fresh bucket
+    /// and counts. ARM requests are limited only by [`FakeAzure::set_limits`].
+    /// - one token bucket for Graph writes: PATCH, PUT, DELETE and every POST
+    ///   but `$batch` itself. Each inner request of a `$batch` draws on it as
+    ///   one request. A write that finds the bucket empty gets 429
+    ///   `TooManyRequests` with `Retry-After`; inside a `$batch`, that is the
+    ///   inner response, with the header in its `headers`, and the batch
+    ///   returns 200.
+    /// - a lognormal latency before every Graph request (a `$batch` once) is
+    ///   handled, when `latency_p50_ms` is above 0.
+    pub fn set_graph_limits(&self, limits: GraphLimits) {
+        self.lock().graph_limits = Some(graph_limits::GraphLimitState::new(limits));
+    }
+
+    /// Returns the counts of Graph requests under the Graph limits by `METHOD kind`,
+    /// such as `PATCH users` or `POST revokeSignInSessions`, inner requests of
+    /// a `$batch` included; empty without Graph limits.
+    pub fn graph_limit_counts(&self) -> std::collections::BTreeMap<String, LimitCounts> {
+        self.lock().graph_limits.as_ref().map(|limits| limits.counts.clone()).unwrap_or_default()
+    }
+
     /// Sets the maximum number of security rules in one NSG (default 1,000, as in Azure).
     pub fn set_rule_limit(&self, limit: usize) {
         self.lock().settings.rule_limit = limit;
@@ -353,6 +376,9 @@ pub(crate) fn handle(state: &mut State, req: &Req) -> Reply {
         if let Some(fault) = state.take_fault(&req.method, &decoded_path) {
             return fault_reply(&fault, Side::Graph);
         }
+        if let Some(throttled) = graph::admit_limited(state, req) {
+            return throttled;
+        }
         return graph::handle(state, req);
     }
     if req.path.starts_with("/subscriptions/") {
@@ -452,11 +478,15 @@ async fn serve(
             .collect(),
         body: body.to_vec(),
     };
-    let latency = if req.path.starts_with("/subscriptions/") {
+    let latency = {
         let state = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.limits.as_ref().map(limits::LimitState::latency)
-    } else {
-        None
+        if req.path.starts_with("/subscriptions/") {
+            state.limits.as_ref().map(limits::LimitState::latency)
+        } else if req.path.starts_with("/graph/") {
+            state.graph_limits.as_ref().and_then(graph_limits::GraphLimitState::latency)
+        } else {
+            None
+        }
     };
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;

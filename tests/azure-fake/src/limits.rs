@@ -60,13 +60,15 @@ impl Default for ArmLimits {
     }
 }
 
-/// Counts of one kind of ARM request under the limits.
+/// Counts of one kind of ARM or Graph request under the limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LimitCounts {
     pub calls: u64,
-    /// Requests that got 429 `SubscriptionRequestsThrottled` because a bucket was empty.
+    /// Requests that got 429 because a bucket was empty: `SubscriptionRequestsThrottled`
+    /// from ARM, `TooManyRequests` from Graph.
     pub throttled: u64,
-    /// Writes that got 429 `RetryableErrorDueToAnotherOperation` because the resource was locked.
+    /// ARM writes that got 429 `RetryableErrorDueToAnotherOperation` because the
+    /// resource was locked; always 0 for Graph.
     pub busy: u64,
 }
 
@@ -242,7 +244,7 @@ fn uniform() -> f64 {
 
 /// Draws from the lognormal distribution with this median and 99th
 /// percentile (in any unit, taken as seconds), by the Box-Muller transform.
-fn lognormal(p50: f64, p99: f64) -> Duration {
+pub(crate) fn lognormal(p50: f64, p99: f64) -> Duration {
     if p50 <= 0.0 {
         return Duration::ZERO;
     }

@@ -166,6 +166,8 @@ pub(crate) struct State {
     pub settings: Settings,
     /// The cloud-limits mode, when `FakeAzure::set_limits` turned it on.
     pub limits: Option<crate::limits::LimitState>,
+    /// The Graph limits, when `FakeAzure::set_graph_limits` turned them on.
+    pub graph_limits: Option<crate::graph_limits::GraphLimitState>,
 }
 
 impl State {
