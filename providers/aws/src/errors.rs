@@ -28,6 +28,10 @@ where
         (_, Some(code)) if kind_of_code(code) == ErrorKind::Other && status.is_some_and(|s| s >= 500) => ErrorKind::Transient,
         (_, Some(code)) => kind_of_code(code),
         (_, None) if status == Some(429) => ErrorKind::Throttled,
+        // A 503 whose body the client cannot read (a proxy's, or another service's format) is
+        // taken as throttling, so it is retried within the throttle budget.
+        (_, None) if status == Some(503) => ErrorKind::Throttled,
+        (_, None) if status.is_some_and(|s| s >= 500) => ErrorKind::Transient,
         (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), None) => ErrorKind::Transient,
         (SdkError::ResponseError(_), None) => ErrorKind::Transient,
         _ => ErrorKind::Other,
