@@ -59,7 +59,7 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
         .args(["--config", config.to_str().unwrap(), "run", playbook.to_str().unwrap()])
         .args(["-i", &format!("vnets={}", vnets.join(",")), "-i", "incident=INC-BENCH", "--yes", "-o", "json"])
         .env_clear()
-        .envs(fake_env(&fake))
+        .envs(fake.contain_env())
         .env("CONTAIN_STATE_DIR", work.path())
         .env("HOME", work.path())
         .output()
@@ -212,19 +212,6 @@ fn timeline(fake: &FakeAzure, vnets: &[String]) -> Value {
         networks.insert(id.rsplit('/').next().unwrap_or_default().to_string(), json!({ "first_write": first, "last_end": last, "writes": writes.len() }));
     }
     json!({ "isolation_groups": groups, "vnets": networks })
-}
-
-/// Returns the environment that points contain's Azure provider at the fake.
-pub(crate) fn fake_env(fake: &FakeAzure) -> Vec<(&'static str, String)> {
-    vec![
-        ("CONTAIN_ARM_ENDPOINT", fake.arm_endpoint()),
-        ("CONTAIN_GRAPH_ENDPOINT", fake.graph_endpoint()),
-        ("AZURE_AUTHORITY_HOST", fake.authority_host()),
-        ("AZURE_TENANT_ID", FakeAzure::TENANT.to_string()),
-        ("AZURE_CLIENT_ID", FakeAzure::CLIENT_ID.to_string()),
-        ("AZURE_CLIENT_SECRET", FakeAzure::CLIENT_SECRET.to_string()),
-        ("CONTAIN_AZURE_MANAGED_IDENTITY", "false".to_string()),
-    ]
 }
 
 fn playbook_text(vnets: usize) -> String {

@@ -63,7 +63,7 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
         .args(["--config", config.to_str().unwrap(), "run", playbook.to_str().unwrap()])
         .args(["-i", &format!("users={}", ids.join(",")), "-i", "incident=INC-BENCH", "--yes", "-o", "json"])
         .env_clear()
-        .envs(crate::s2::fake_env(&fake))
+        .envs(fake.contain_env())
         .env("CONTAIN_STATE_DIR", work.path())
         .env("HOME", work.path())
         .output()

@@ -35,7 +35,7 @@ fn providers(config: &Config) -> Vec<Arc<dyn Provider>> {
 }
 
 /// The Azure settings of the configuration. `CONTAIN_AZURE_MANAGED_IDENTITY=false` leaves the
-/// managed identity out of the credential chain whatever the file says.
+/// managed identity out of the credential chain, whatever the file sets.
 fn azure_settings(config: &Config) -> AzureSettings {
     let defaults = AzureSettings::default();
     let managed_identity_env = std::env::var("CONTAIN_AZURE_MANAGED_IDENTITY").ok().map(|value| !matches!(value.as_str(), "0" | "false" | "off" | "no"));

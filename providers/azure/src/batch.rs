@@ -1,8 +1,8 @@
 //! Microsoft Graph JSON batching: many requests in one `POST /$batch`, at most 20 each.
 //!
 //! Each inner response is checked on its own. A request whose inner response is a 429 (inside a
-//! 200 batch response) is sent again in a later batch after its `Retry-After`, within the client's retry budget; every other status is
-//! returned to the caller.
+//! 200 batch response) is sent again in a later batch after its `Retry-After`, within the
+//! client's retry budget. Every other status is returned to the caller.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

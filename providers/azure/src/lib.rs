@@ -14,7 +14,7 @@
 //!
 //! `http` is the one client, on azure_core's pipeline with its retries off. `lro` polls
 //! long-running operations, and `arm` reads and writes whole resources with `If-Match`.
-//! `credential` is the credential chain, and `cloud` holds the endpoints of each Azure cloud.
+//! `credential` is the credential chain, and `cloud` contains the endpoints of each Azure cloud.
 
 mod app_credentials;
 mod arm;

@@ -310,7 +310,7 @@ async fn operation_url_is_reported_before_polling() {
 }
 
 #[tokio::test]
-async fn shared_group_is_deleted_by_the_rollback_that_frees_it() {
+async fn shared_group_deleted_when_freed() {
     let harness = start().await;
     seed(&harness.fake);
     let before = harness.fake.state();

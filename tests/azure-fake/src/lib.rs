@@ -249,6 +249,21 @@ impl FakeAzure {
         self.lock().limits.as_ref().map(|limits| limits.counts.clone()).unwrap_or_default()
     }
 
+    /// Lists the environment variables that point contain's Azure provider at this fake, with
+    /// the fake's credentials and the managed identity (which calls the instance metadata
+    /// address) left out.
+    pub fn contain_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("CONTAIN_ARM_ENDPOINT", self.arm_endpoint()),
+            ("CONTAIN_GRAPH_ENDPOINT", self.graph_endpoint()),
+            ("AZURE_AUTHORITY_HOST", self.authority_host()),
+            ("AZURE_TENANT_ID", Self::TENANT.to_string()),
+            ("AZURE_CLIENT_ID", Self::CLIENT_ID.to_string()),
+            ("AZURE_CLIENT_SECRET", Self::CLIENT_SECRET.to_string()),
+            ("CONTAIN_AZURE_MANAGED_IDENTITY", "false".to_string()),
+        ]
+    }
+
     /// Returns the asynchronous operations started under the limits, in order, with their sampled durations.
     pub fn operation_records(&self) -> Vec<OperationRecord> {
         self.lock().limits.as_ref().map(|limits| limits.operations.clone()).unwrap_or_default()
@@ -259,8 +274,8 @@ impl FakeAzure {
     /// - one token bucket for Graph writes: PATCH, PUT, DELETE and every POST
     ///   but `$batch` itself. Each inner request of a `$batch` draws on it as
     ///   one request. A write that finds the bucket empty gets 429
-    ///   `TooManyRequests` with `Retry-After`; inside a `$batch`, that is the
-    ///   inner response, with the header in its `headers`, and the batch
+    ///   `TooManyRequests` with `Retry-After`. Inside a `$batch`, that is the
+    ///   inner response, with the header in its `headers`, so the batch
     ///   returns 200.
     /// - a lognormal latency before every Graph request (a `$batch` once) is
     ///   handled, when `latency_p50_ms` is above 0.
@@ -270,7 +285,7 @@ impl FakeAzure {
 
     /// Returns the counts of Graph requests under the Graph limits by `METHOD kind`,
     /// such as `PATCH users` or `POST revokeSignInSessions`, inner requests of
-    /// a `$batch` included; empty without Graph limits.
+    /// a `$batch` included. The map is empty without Graph limits.
     pub fn graph_limit_counts(&self) -> std::collections::BTreeMap<String, LimitCounts> {
         self.lock().graph_limits.as_ref().map(|limits| limits.counts.clone()).unwrap_or_default()
     }

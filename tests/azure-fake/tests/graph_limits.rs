@@ -1,5 +1,5 @@
 //! The Graph side of the cloud-limits mode: the write bucket, 429 with
-//! `Retry-After` for a direct request and inside a 200 `$batch` answer. The
+//! `Retry-After` for a direct request and inside a 200 `$batch` response. The
 //! buckets are small and the checks are on behaviour, not on speed.
 
 mod common;

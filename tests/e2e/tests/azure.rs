@@ -54,18 +54,10 @@ fn seed(fake: &FakeAzure) {
         "federatedIdpMfaBehavior": "acceptIfMfaDoneByFederatedIdp" }] }));
 }
 
-/// Lists the fake's endpoints and credentials, as the `contain` process gets them.
+/// Lists the fake's endpoints and credentials, as the `contain` process gets them, after
+/// checking that every endpoint is this machine.
 fn azure_env(fake: &FakeAzure) -> Vec<(&'static str, String)> {
-    let variables = vec![
-        ("CONTAIN_ARM_ENDPOINT", fake.arm_endpoint()),
-        ("CONTAIN_GRAPH_ENDPOINT", fake.graph_endpoint()),
-        ("AZURE_AUTHORITY_HOST", fake.authority_host()),
-        ("AZURE_TENANT_ID", FakeAzure::TENANT.to_string()),
-        ("AZURE_CLIENT_ID", FakeAzure::CLIENT_ID.to_string()),
-        ("AZURE_CLIENT_SECRET", FakeAzure::CLIENT_SECRET.to_string()),
-        // The managed identity would call the instance metadata address.
-        ("CONTAIN_AZURE_MANAGED_IDENTITY", "false".to_string()),
-    ];
+    let variables = fake.contain_env();
     for (name, value) in &variables {
         if name.starts_with("CONTAIN_ARM") || name.starts_with("CONTAIN_GRAPH") || *name == "AZURE_AUTHORITY_HOST" {
             refuse_real_endpoint(value).unwrap_or_else(|why| panic!("refusing to run against {value}: {why}"));
