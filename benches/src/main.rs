@@ -109,12 +109,15 @@ async fn main() -> anyhow::Result<()> {
     let counts = proxy.counts();
     let mut floor: f64 = 0.0;
     let mut by_bucket = BTreeMap::new();
+    // The floor counts the calls that did the work: a dry run, a throttled call and a call
+    // answered with a 500 error are the client's own cost, not the strategy's.
     for bucket in &buckets {
         let admitted: u64 = bucket.actions.iter().filter_map(|a| counts.get(a)).map(|c| c.calls - c.throttled).sum();
+        let work: u64 = bucket.actions.iter().filter_map(|a| counts.get(a)).map(|c| c.calls - c.throttled - c.dry_runs - c.errors).sum();
         let rate = if bucket.name == "modify-interface" { bucket.per_second - DRAIN_PER_SECOND * scale } else { bucket.per_second };
-        let seconds = (admitted as f64 - bucket.burst).max(0.0) / rate;
+        let seconds = (work as f64 - bucket.burst).max(0.0) / rate;
         floor = floor.max(seconds);
-        by_bucket.insert(bucket.name.clone(), json!({ "calls": admitted, "floor_seconds": seconds }));
+        by_bucket.insert(bucket.name.clone(), json!({ "calls": admitted, "calls_of_the_work": work, "floor_seconds": seconds }));
     }
     floor += 0.150 / scale;
 
@@ -133,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         "calls": calls,
         "throttled": throttled,
         "buckets": by_bucket,
-        "actions": counts.iter().map(|(a, c)| (a.clone(), json!({ "calls": c.calls, "throttled": c.throttled, "errors": c.errors }))).collect::<BTreeMap<_, _>>(),
+        "actions": counts.iter().map(|(a, c)| (a.clone(), json!({ "calls": c.calls, "throttled": c.throttled, "errors": c.errors, "dry_runs": c.dry_runs }))).collect::<BTreeMap<_, _>>(),
         "engine_cpu_seconds": usage.0,
         "engine_cpu_ms_per_target": usage.0 * 1000.0 / instances as f64,
         "engine_peak_memory_mb": usage.1,

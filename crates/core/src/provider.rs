@@ -170,6 +170,21 @@ pub trait Provider: Send + Sync {
         let _ = (operation_kind, call);
         None
     }
+
+    /// Counts the calls to the cloud one call of the engine makes for `operation`, so that the
+    /// engine takes as many tokens from the bucket. Pure. The default is one.
+    fn call_cost(&self, operation: &Operation, call: CallKind) -> f64 {
+        let _ = (operation, call);
+        1.0
+    }
+
+    /// Names the bucket that inspecting a target of `resource_type` draws on, and how many
+    /// tokens one inspection takes, so that the engine paces the plan's reads. Pure. The default
+    /// names none, and the engine does not pace inspections.
+    fn inspect_bucket(&self, resource_type: &str) -> Option<(&'static str, RateLimit, f64)> {
+        let _ = resource_type;
+        None
+    }
 }
 
 /// One containment action for one resource type.

@@ -48,12 +48,13 @@ pub(crate) static PACER: LazyLock<Pacer> = LazyLock::new(Pacer::default);
 impl Pacer {
     /// Takes a token from the bucket `key`, made with `limit` on first use, and returns how long
     /// the caller must wait before its call.
+    #[cfg(test)]
     pub(crate) fn reserve(&self, key: &str, limit: RateLimit) -> Duration {
-        self.reserve_at(key, limit, Instant::now())
+        self.reserve_at(key, limit, 1.0, Instant::now())
     }
 
-    /// Takes a token as [`Pacer::reserve`] does, at the time `now`.
-    fn reserve_at(&self, key: &str, limit: RateLimit, now: Instant) -> Duration {
+    /// Takes `tokens` tokens as [`Pacer::reserve`] takes one, at the time `now`.
+    fn reserve_at(&self, key: &str, limit: RateLimit, tokens: f64, now: Instant) -> Duration {
         let mut buckets = self.buckets.lock().expect("pacer lock");
         let bucket = buckets.entry(key.to_string()).or_insert_with(|| Bucket {
             tokens: limit.burst,
@@ -63,7 +64,7 @@ impl Pacer {
             updated: now,
         });
         bucket.refill(now);
-        bucket.tokens -= 1.0;
+        bucket.tokens -= tokens;
         if bucket.tokens >= 0.0 {
             Duration::ZERO
         } else {
@@ -71,9 +72,9 @@ impl Pacer {
         }
     }
 
-    /// Waits for a token of the bucket `key`.
-    pub(crate) async fn acquire(&self, key: &str, limit: RateLimit) {
-        let wait = self.reserve(key, limit);
+    /// Waits for `tokens` tokens of the bucket `key`: one per cloud call the caller makes.
+    pub(crate) async fn acquire(&self, key: &str, limit: RateLimit, tokens: f64) {
+        let wait = self.reserve_at(key, limit, tokens, Instant::now());
         if !wait.is_zero() {
             tracing::debug!(bucket = key, wait_ms = wait.as_millis() as u64, "pacing a cloud call");
             tokio::time::sleep(wait).await;
@@ -119,13 +120,22 @@ mod tests {
     fn burst_then_refill_rate() {
         let pacer = Pacer::default();
         let start = Instant::now();
-        let waits: Vec<Duration> = (0..6).map(|_| pacer.reserve_at("b", LIMIT, start)).collect();
+        let waits: Vec<Duration> = (0..6).map(|_| pacer.reserve_at("b", LIMIT, 1.0, start)).collect();
         assert_eq!(&waits[..3], [Duration::ZERO; 3], "the burst goes at once");
         assert_eq!(waits[3], Duration::from_millis(500), "then one per half second");
         assert_eq!(waits[5], Duration::from_millis(1500), "in the order the callers came");
 
         let later = start + Duration::from_secs(10);
-        assert_eq!(pacer.reserve_at("b", LIMIT, later), Duration::ZERO, "refilled after a pause");
+        assert_eq!(pacer.reserve_at("b", LIMIT, 1.0, later), Duration::ZERO, "refilled after a pause");
+    }
+
+    #[test]
+    fn call_of_several_requests_takes_as_many_tokens() {
+        let pacer = Pacer::default();
+        let start = Instant::now();
+        assert_eq!(pacer.reserve_at("b", LIMIT, 2.0, start), Duration::ZERO);
+        assert_eq!(pacer.reserve_at("b", LIMIT, 2.0, start), Duration::from_millis(500), "one token short at two per second");
+        assert_eq!(pacer.reserve_at("b", LIMIT, 1.0, start), Duration::from_millis(1000));
     }
 
     #[test]

@@ -170,10 +170,16 @@ impl Engine {
                         let refused = |plan: Option<&TargetPlan>| self.guard.refusal(step.action, &target, plan, own);
                         let result = match refused(None) {
                             Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),
-                            None => match action.inspect(context, &target).await {
-                                Ok(state) => action.plan(&target, options, &state),
-                                Err(error) => Err(error),
-                            },
+                            None => {
+                                let bucket = self.inspect_bucket(&target);
+                                self.pace(&bucket).await;
+                                let inspected = action.inspect(context, &target).await;
+                                self.paced(&bucket, &inspected);
+                                match inspected {
+                                    Ok(state) => action.plan(&target, options, &state),
+                                    Err(error) => Err(error),
+                                }
+                            }
                         };
                         let result = result.and_then(|plan| match refused(Some(&plan)) {
                             Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),

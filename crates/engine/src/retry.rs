@@ -65,30 +65,44 @@ pub(crate) async fn wait(policy: &RetryPolicy, next: u32, what: &str, error: &Ac
     tokio::time::sleep(delay).await;
 }
 
-/// A call's API bucket: its key in the pacer and its limit.
-type Bucket = Option<(String, RateLimit)>;
+/// A call's API bucket: its key in the pacer, its limit, and the tokens one call takes.
+pub(crate) type Bucket = Option<(String, RateLimit, f64)>;
 
 impl Engine {
     /// Returns the API bucket a call draws on, with the configured or published limit.
     fn bucket(&self, target: &Target, operation: &Operation, call: CallKind) -> Bucket {
         let provider = self.provider_for(&target.resource_type)?;
         let (name, published) = provider.rate_bucket(&operation.kind, call)?;
+        let cost = provider.call_cost(operation, call);
+        self.bucket_key(provider.name(), target, name, published, cost)
+    }
+
+    /// Returns the bucket that inspecting `target` draws on, when its provider names one.
+    pub(crate) fn inspect_bucket(&self, target: &Target) -> Bucket {
+        let provider = self.provider_for(&target.resource_type)?;
+        let (name, published, cost) = provider.inspect_bucket(&target.resource_type)?;
+        self.bucket_key(provider.name(), target, name, published, cost)
+    }
+
+    /// Builds the bucket's key in the pacer (per provider, account and region), with the
+    /// configured or published limit.
+    fn bucket_key(&self, provider: &str, target: &Target, name: &str, published: RateLimit, cost: f64) -> Bucket {
         let limit = self.rate_limits.get(name).copied().unwrap_or(published);
         let account = target.account.as_deref().unwrap_or("-");
         let region = target.region.as_deref().unwrap_or("-");
-        Some((format!("{}/{account}/{region}/{name}", provider.name()), limit))
+        Some((format!("{provider}/{account}/{region}/{name}"), limit, cost))
     }
 
-    /// Waits for the bucket's token before a call.
-    async fn pace(&self, bucket: &Bucket) {
-        if let Some((key, limit)) = bucket {
-            crate::pacing::PACER.acquire(key, *limit).await;
+    /// Waits for the bucket's tokens before a call.
+    pub(crate) async fn pace(&self, bucket: &Bucket) {
+        if let Some((key, limit, cost)) = bucket {
+            crate::pacing::PACER.acquire(key, *limit, *cost).await;
         }
     }
 
     /// Tells the pacer how a call went.
-    fn paced<T>(&self, bucket: &Bucket, result: &Result<T, ActionError>) {
-        let Some((key, _)) = bucket else { return };
+    pub(crate) fn paced<T>(&self, bucket: &Bucket, result: &Result<T, ActionError>) {
+        let Some((key, _, _)) = bucket else { return };
         match result {
             Err(error) if error.kind == ErrorKind::Throttled => crate::pacing::PACER.throttled(key),
             Err(_) => {}

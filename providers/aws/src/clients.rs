@@ -23,6 +23,8 @@ pub(crate) struct Clients {
     pub(crate) autoscaling: aws_sdk_autoscaling::Client,
     pub(crate) elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) sso: aws_sdk_ssoadmin::Client,
+    /// The reads the run's targets share.
+    pub(crate) reads: crate::reads::SharedReads,
 }
 
 /// Builds clients from the standard AWS configuration, one set per mode, run and region.
@@ -205,11 +207,14 @@ fn build(base: &SdkConfig, context: &CallContext, region: &str, attempt_timeout:
         elbv2 = elbv2.interceptor(CrashAfterCall);
     }
 
+    let ec2 = aws_sdk_ec2::Client::from_conf(ec2.build());
+    let autoscaling = aws_sdk_autoscaling::Client::from_conf(autoscaling.build());
     Clients {
-        ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+        reads: crate::reads::SharedReads::new(&ec2, &autoscaling),
+        ec2,
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
-        autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling.build()),
+        autoscaling,
         elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
         sso: aws_sdk_ssoadmin::Client::from_conf(sso.build()),
     }

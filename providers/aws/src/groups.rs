@@ -2,13 +2,15 @@
 //! allow-all group (all traffic in and out, which makes flows untracked).
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, Tag, TagSpecification};
 use contain_core::{ActionError, ErrorKind};
 
+use crate::clients::Clients;
 use crate::errors::map_sdk_error;
+use crate::reads::SharedReads;
 use crate::tags;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum GroupRole {
     /// No inbound and no outbound rule.
     Isolation,
@@ -59,8 +61,19 @@ pub(crate) async fn find_group(ec2: &Client, vpc_id: &str, role: GroupRole) -> R
         .send()
         .await
         .map_err(|e| map_sdk_error("DescribeSecurityGroups", vpc_id, e))?;
+    pick_group(output.security_groups(), vpc_id, role)
+}
 
-    let Some(group) = output.security_groups().first() else {
+/// Finds the contain group of `role` in a VPC as [`find_group`] does, in a describe call shared
+/// with the run's other targets.
+pub(crate) async fn find_group_shared(reads: &SharedReads, vpc_id: &str, role: GroupRole) -> Result<Option<String>, ActionError> {
+    let groups = reads.contain_groups.get(vpc_id).await?.unwrap_or_default();
+    pick_group(&groups, vpc_id, role)
+}
+
+fn pick_group(groups: &[SecurityGroup], vpc_id: &str, role: GroupRole) -> Result<Option<String>, ActionError> {
+    let name = role.group_name(vpc_id);
+    let Some(group) = groups.iter().find(|g| g.group_name() == Some(name.as_str()) && g.vpc_id() == Some(vpc_id)) else {
         return Ok(None);
     };
     let group_id = group.group_id().unwrap_or_default().to_string();
@@ -86,10 +99,21 @@ static ENSURING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<
     std::sync::LazyLock::new(Default::default);
 
 /// Finds or creates the contain group of `role` in a VPC and makes its rules exactly what the
-/// role requires. Returns the group id and whether this call created it.
-pub(crate) async fn ensure_group(ec2: &Client, vpc_id: &str, role: GroupRole) -> Result<(String, bool), ActionError> {
+/// role requires. Returns the group id and whether this call created it. Once the run has
+/// ensured a VPC's group, its other targets use it without reading it again.
+///
+/// NOTE: a rule someone adds to the group during the run is not removed for the run's later
+/// targets; the next run removes it.
+pub(crate) async fn ensure_group(clients: &Clients, vpc_id: &str, role: GroupRole) -> Result<(String, bool), ActionError> {
+    if let Some(group_id) = clients.reads.ensured(vpc_id, role) {
+        return Ok((group_id, false));
+    }
     let lock = ENSURING.lock().expect("group locks").entry(format!("{vpc_id}/{}", role.tag_value())).or_default().clone();
     let _serialized = lock.lock().await;
+    if let Some(group_id) = clients.reads.ensured(vpc_id, role) {
+        return Ok((group_id, false));
+    }
+    let ec2 = &clients.ec2;
     let (group_id, created) = match find_group(ec2, vpc_id, role).await? {
         Some(group_id) => (group_id, false),
         None => match create_group(ec2, vpc_id, role).await {
@@ -107,6 +131,7 @@ pub(crate) async fn ensure_group(ec2: &Client, vpc_id: &str, role: GroupRole) ->
         GroupRole::Isolation => remove_all_rules(ec2, &group_id).await?,
         GroupRole::AllowAll => add_allow_all_rules(ec2, &group_id).await?,
     }
+    clients.reads.remember_ensured(vpc_id, role, &group_id);
     Ok((group_id, created))
 }
 
@@ -220,8 +245,10 @@ async fn describe_group(ec2: &Client, group_id: &str) -> Result<aws_sdk_ec2::typ
 }
 
 /// True when `group_id` is the contain group of `role`, by its tag.
-pub(crate) async fn is_contain_group(ec2: &Client, group_id: &str, role: GroupRole) -> Result<bool, ActionError> {
-    let group = describe_group(ec2, group_id).await?;
+pub(crate) async fn is_contain_group(reads: &SharedReads, group_id: &str, role: GroupRole) -> Result<bool, ActionError> {
+    let Some(group) = reads.groups.get(group_id).await? else {
+        return Ok(false);
+    };
     Ok(group.tags().iter().any(|t| t.key() == Some(tags::MANAGED) && t.value() == Some(role.tag_value())))
 }
 

@@ -15,6 +15,7 @@
 //! Settings come from the standard AWS places (environment, profiles, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL`); roles for other accounts come from [`AccountRole`]s.
 
+mod batch;
 mod clients;
 #[cfg(feature = "crash-points")]
 mod crash_point;
@@ -27,6 +28,7 @@ mod network;
 mod pacing;
 mod preflight;
 mod provider;
+mod reads;
 mod select;
 mod snapshot;
 mod target;

@@ -11,7 +11,7 @@
 //! figures. Their limits below are estimates, low on purpose; the engine slows a bucket down
 //! further when the cloud throttles it, and `[pacing]` in the configuration replaces them.
 
-use contain_core::{CallKind, RateLimit};
+use contain_core::{CallKind, Operation, RateLimit};
 
 const fn limit(burst: f64, per_second: f64) -> RateLimit {
     RateLimit { burst, per_second }
@@ -42,6 +42,35 @@ pub(crate) fn bucket(kind: &str, call: CallKind) -> Option<(&'static str, RateLi
             "elbv2" => Some(("elbv2:mutating", limit(10.0, 5.0))),
             _ => None,
         },
+    }
+}
+
+/// Returns how many EC2 calls one engine call for `operation` makes, so that the engine paces
+/// each of them. Reads of instances, interfaces and groups are batched with other targets' and
+/// count as one.
+pub(crate) fn cost(operation: &Operation, call: CallKind) -> f64 {
+    match (operation.kind.as_str(), call) {
+        // Through the allow-all group, then into the isolation group.
+        ("ec2.interface_groups" | "ec2.instance_groups", CallKind::Change) if !operation.desired["via"].is_null() => 2.0,
+        // One call per attribute: termination, stop, shutdown behaviour.
+        ("ec2.instance_protection", CallKind::Read) => 3.0,
+        ("ec2.instance_protection", CallKind::Change) => count_keys(&operation.desired),
+        ("ec2.instance_protection", CallKind::Revert) => count_keys(&operation.prior),
+        _ => 1.0,
+    }
+}
+
+fn count_keys(value: &serde_json::Value) -> f64 {
+    value.as_object().map_or(1.0, |m| m.len().max(1) as f64)
+}
+
+/// Names the bucket that inspecting a target draws on, and the calls one inspection makes that are
+/// not batched with other targets'.
+pub(crate) fn inspect_bucket(resource_type: &str) -> Option<(&'static str, RateLimit, f64)> {
+    match resource_type {
+        // DescribeInstanceAttribute three times; the instance and its groups are batched.
+        crate::target::INSTANCE => Some(("ec2:describe", limit(100.0, 20.0), 4.0)),
+        _ => None,
     }
 }
 

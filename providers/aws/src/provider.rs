@@ -72,6 +72,14 @@ impl Provider for AwsProvider {
         crate::pacing::bucket(operation_kind, call)
     }
 
+    fn call_cost(&self, operation: &contain_core::Operation, call: contain_core::CallKind) -> f64 {
+        crate::pacing::cost(operation, call)
+    }
+
+    fn inspect_bucket(&self, resource_type: &str) -> Option<(&'static str, contain_core::RateLimit, f64)> {
+        crate::pacing::inspect_bucket(resource_type)
+    }
+
     fn resource_types(&self) -> Vec<ResourceTypeInfo> {
         vec![
             ResourceTypeInfo { name: INSTANCE, expected: "an instance id (i-0123456789abcdef0) or an instance ARN", actions: vec![ActionKind::Isolate, ActionKind::Snapshot] },

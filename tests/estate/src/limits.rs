@@ -36,6 +36,9 @@ pub struct ActionCounts {
     pub calls: u64,
     pub throttled: u64,
     pub errors: u64,
+    /// Calls sent with `DryRun=true` and forwarded: they draw on the bucket as EC2's do, but
+    /// change nothing.
+    pub dry_runs: u64,
 }
 
 /// What the proxy does with one request under the limits.
@@ -77,7 +80,7 @@ impl LimitState {
     }
 
     /// Decides what happens to a request of `action`, taking a token when it goes through.
-    pub(crate) fn admit(&mut self, action: &str) -> Verdict {
+    pub(crate) fn admit(&mut self, action: &str, dry_run: bool) -> Verdict {
         let now = Instant::now();
         let drain = self.limits.drain.clone();
         for (name, state) in self.buckets.iter_mut() {
@@ -104,6 +107,9 @@ impl LimitState {
         if uniform() < self.limits.error_rate {
             counts.errors += 1;
             return Verdict::ServerError;
+        }
+        if dry_run {
+            counts.dry_runs += 1;
         }
         Verdict::Forward(lognormal(self.limits.latency_p50_ms, self.limits.latency_p99_ms))
     }
@@ -145,11 +151,11 @@ mod tests {
     #[test]
     fn empty_bucket_throttles() {
         let mut state = LimitState::new(limits());
-        let verdicts: Vec<Verdict> = (0..4).map(|_| state.admit("ModifyNetworkInterfaceAttribute")).collect();
+        let verdicts: Vec<Verdict> = (0..4).map(|_| state.admit("ModifyNetworkInterfaceAttribute", false)).collect();
         assert_eq!(verdicts[..3], [Verdict::Forward(Duration::ZERO); 3]);
         assert_eq!(verdicts[3], Verdict::Throttle);
-        assert_eq!(state.admit("DescribeInstances"), Verdict::Forward(Duration::ZERO), "no bucket, no limit");
-        assert_eq!(state.counts["ModifyNetworkInterfaceAttribute"], ActionCounts { calls: 4, throttled: 1, errors: 0 });
+        assert_eq!(state.admit("DescribeInstances", false), Verdict::Forward(Duration::ZERO), "no bucket, no limit");
+        assert_eq!(state.counts["ModifyNetworkInterfaceAttribute"], ActionCounts { calls: 4, throttled: 1, errors: 0, dry_runs: 0 });
     }
 
     #[test]

@@ -177,7 +177,7 @@ async fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) -> a
         .unwrap_or_default()
         .to_string();
 
-    let verdict = state.lock().expect("proxy state").limits.as_mut().map(|limits| limits.admit(&action));
+    let verdict = state.lock().expect("proxy state").limits.as_mut().map(|limits| limits.admit(&action, body_text.contains("DryRun=true")));
     match verdict {
         Some(crate::limits::Verdict::Throttle) => {
             return answer(&mut client, 503, "RequestLimitExceeded", "Request limit exceeded.").await;

@@ -70,29 +70,30 @@ impl Action for IsolateInstance {
     async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
         let clients = self.clients(context, target).await?;
         let ec2 = &clients.ec2;
+        let vpc_id = plan.outputs.get("vpc_id").and_then(Value::as_str).unwrap_or_default();
+        // One dry run per API and VPC stands for every target of the plan in that VPC.
         let mut missing = Vec::new();
         for operation in &plan.operations {
             let subject = operation.subject.as_str();
             let answer = match operation.kind.as_str() {
                 ENSURE_GROUP if operation.prior["id"].is_null() => {
-                    let vpc_id = operation.desired["vpc_id"].as_str().unwrap_or_default();
                     let request = ec2.create_security_group().group_name(subject).description("contain permission pre-flight").vpc_id(vpc_id).dry_run(true);
-                    crate::preflight::dry_run_answer("CreateSecurityGroup", vpc_id, request.send().await)
+                    clients.reads.dry_run("CreateSecurityGroup", vpc_id, async { crate::preflight::dry_run_answer("CreateSecurityGroup", vpc_id, request.send().await) }).await
                 }
                 INTERFACE_GROUPS => {
                     let groups: Vec<String> = operation.prior["groups"].as_array().into_iter().flatten().filter_map(|g| g.as_str().map(str::to_string)).collect();
                     let request = ec2.modify_network_interface_attribute().network_interface_id(subject).set_groups(Some(groups)).dry_run(true);
-                    crate::preflight::dry_run_answer("ModifyNetworkInterfaceAttribute", subject, request.send().await)
+                    clients.reads.dry_run("ModifyNetworkInterfaceAttribute", vpc_id, async { crate::preflight::dry_run_answer("ModifyNetworkInterfaceAttribute", subject, request.send().await) }).await
                 }
                 PROTECTION => {
                     let flag = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build();
                     let request = ec2.modify_instance_attribute().instance_id(&target.id).disable_api_termination(flag).dry_run(true);
-                    crate::preflight::dry_run_answer("ModifyInstanceAttribute", &target.id, request.send().await)
+                    clients.reads.dry_run("ModifyInstanceAttribute", vpc_id, async { crate::preflight::dry_run_answer("ModifyInstanceAttribute", &target.id, request.send().await) }).await
                 }
                 TAGS => {
                     let tag = aws_sdk_ec2::types::Tag::builder().key(tags::RUN).value(&context.run_id).build();
                     let request = ec2.create_tags().resources(&target.id).tags(tag).dry_run(true);
-                    crate::preflight::dry_run_answer("CreateTags", &target.id, request.send().await)
+                    clients.reads.dry_run("CreateTags", vpc_id, async { crate::preflight::dry_run_answer("CreateTags", &target.id, request.send().await) }).await
                 }
                 _ => None,
             };
@@ -106,7 +107,7 @@ impl Action for IsolateInstance {
         let clients = self.clients(context, target).await?;
         match operation.kind.as_str() {
             ASG_SIZES | ASG_MEMBERSHIP | TARGET_REGISTRATION => scaling::read(&clients.autoscaling, &clients.elbv2, &target.id, operation).await,
-            _ => operations::read(&clients.ec2, target, operation).await,
+            _ => operations::read(&clients, target, operation).await,
         }
     }
 
@@ -197,7 +198,7 @@ impl Action for IsolateInstance {
         let clients = self.clients(context, target).await?;
         match operation.kind.as_str() {
             ASG_SIZES | ASG_MEMBERSHIP | TARGET_REGISTRATION => scaling::apply(&clients.autoscaling, &clients.elbv2, &target.id, operation).await,
-            ENSURE_GROUP => operations::apply_ensure_group(&clients.ec2, operation).await,
+            ENSURE_GROUP => operations::apply_ensure_group(&clients, operation).await,
             INTERFACE_GROUPS => operations::apply_interface(&clients.ec2, operation).await,
             PROTECTION => operations::apply_protection(&clients.ec2, &target.id, &operation.desired).await,
             TAGS => operations::apply_tags(&clients.ec2, &target.id, &operation.prior, &operation.desired).await,
@@ -209,7 +210,7 @@ impl Action for IsolateInstance {
         let clients = self.clients(context, target).await?;
         match operation.kind.as_str() {
             ASG_SIZES | ASG_MEMBERSHIP | TARGET_REGISTRATION => scaling::revert(&clients.autoscaling, &clients.elbv2, &target.id, operation).await.map(|()| Vec::new()),
-            ENSURE_GROUP => operations::revert_ensure_group(&clients.ec2, applied).await,
+            ENSURE_GROUP => operations::revert_ensure_group(&clients, applied).await,
             INTERFACE_GROUPS => operations::set_interface_groups(&clients.ec2, &operation.subject, &operation.prior["groups"]).await.map(|()| Vec::new()),
             PROTECTION => operations::apply_protection(&clients.ec2, &target.id, &operation.prior).await.map(|_| Vec::new()),
             TAGS => operations::apply_tags(&clients.ec2, &target.id, applied, &operation.prior).await.map(|_| Vec::new()),

@@ -8,19 +8,22 @@ use serde_json::{Map, Value, json};
 use super::plan::{ENSURE_GROUP, INTERFACE_GROUPS, PROTECTION, TAGS};
 use super::state::{read_interface_groups, read_protection, read_tags};
 use crate::errors::map_sdk_error;
-use crate::groups::{Cleanup, GroupRole, delete_if_unused, ensure_group, find_group};
+use crate::clients::Clients;
+use crate::groups::{Cleanup, GroupRole, delete_if_unused, ensure_group, find_group_shared};
 
-pub(super) async fn read(ec2: &Client, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+pub(super) async fn read(clients: &Clients, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
+    let ec2 = &clients.ec2;
+    let reads = &clients.reads;
     match operation.kind.as_str() {
         ENSURE_GROUP => {
             let vpc_id = operation.desired["vpc_id"].as_str().unwrap_or_default();
-            let id = find_group(ec2, vpc_id, group_role(operation)?).await?;
+            let id = find_group_shared(reads, vpc_id, group_role(operation)?).await?;
             Ok(json!({ "id": id }))
         }
         INTERFACE_GROUPS => {
-            let groups = read_interface_groups(ec2, &operation.subject).await?;
+            let groups = read_interface_groups(reads, &operation.subject).await?;
             let isolated = match groups.as_slice() {
-                [only] => crate::groups::is_contain_group(ec2, only, GroupRole::Isolation).await?,
+                [only] => crate::groups::is_contain_group(reads, only, GroupRole::Isolation).await?,
                 _ => false,
             };
             Ok(if isolated { json!({ "groups": groups, "isolated": true }) } else { json!({ "groups": groups }) })
@@ -30,7 +33,7 @@ pub(super) async fn read(ec2: &Client, target: &Target, operation: &Operation) -
             Ok(only_keys_of(&operation.prior, &protection))
         }
         TAGS => {
-            let tags = serde_json::to_value(read_tags(ec2, &target.id).await?).expect("tags serialize");
+            let tags = serde_json::to_value(read_tags(reads, &target.id).await?).expect("tags serialize");
             Ok(only_keys_of(&operation.prior, &tags))
         }
         other => Err(ActionError::new(ErrorKind::Invalid, format!("unknown operation kind {other}"))),
@@ -95,18 +98,21 @@ pub(super) fn reconcile_interface(operation: &Operation, current: &Value) -> Rec
     }
 }
 
-pub(super) async fn apply_ensure_group(ec2: &Client, operation: &Operation) -> Result<Value, ActionError> {
+pub(super) async fn apply_ensure_group(clients: &Clients, operation: &Operation) -> Result<Value, ActionError> {
     let vpc_id = operation.desired["vpc_id"].as_str().unwrap_or_default();
-    let (id, created) = ensure_group(ec2, vpc_id, group_role(operation)?).await?;
+    let (id, created) = ensure_group(clients, vpc_id, group_role(operation)?).await?;
     Ok(json!({ "id": id, "created": created }))
 }
 
-pub(super) async fn revert_ensure_group(ec2: &Client, applied: &Value) -> Result<Vec<String>, ActionError> {
+pub(super) async fn revert_ensure_group(clients: &Clients, applied: &Value) -> Result<Vec<String>, ActionError> {
     let Some(group_id) = applied["id"].as_str() else {
         return Ok(Vec::new());
     };
-    match delete_if_unused(ec2, group_id).await? {
-        Cleanup::Deleted | Cleanup::AlreadyGone => Ok(Vec::new()),
+    match delete_if_unused(&clients.ec2, group_id).await? {
+        Cleanup::Deleted | Cleanup::AlreadyGone => {
+            clients.reads.forget_ensured(group_id);
+            Ok(Vec::new())
+        }
         Cleanup::InUse(interfaces) => {
             tracing::info!(group_id, interfaces = %interfaces.join(", "), "kept the contain group: other interfaces still use it");
             Ok(vec![format!("kept security group {group_id}, which {} still use; it is deleted when the run that isolated them is rolled back", interfaces.join(", "))])

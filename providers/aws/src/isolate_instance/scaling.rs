@@ -10,6 +10,7 @@ use contain_core::{ActionError, ErrorKind, Operation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::clients::Clients;
 use crate::errors::map_sdk_error;
 
 pub(crate) const ASG_SIZES: &str = "autoscaling.sizes";
@@ -47,9 +48,22 @@ pub(crate) async fn inspect_auto_scaling(autoscaling: &AutoScaling, instance_id:
         .send()
         .await
         .map_err(|e| map_sdk_error("DescribeAutoScalingInstances", instance_id, e))?;
-    let Some(membership) = output.auto_scaling_instances().first() else {
-        return Ok(None);
-    };
+    match output.auto_scaling_instances().first() {
+        Some(membership) => group_state(autoscaling, membership).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads the instance's Auto Scaling membership as [`inspect_auto_scaling`] does, in a call
+/// shared with the plan's other targets.
+pub(crate) async fn inspect_auto_scaling_shared(clients: &Clients, instance_id: &str) -> Result<Option<AutoScalingState>, ActionError> {
+    match clients.reads.scaling.get(instance_id).await? {
+        Some(membership) => group_state(&clients.autoscaling, &membership).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+async fn group_state(autoscaling: &AutoScaling, membership: &aws_sdk_autoscaling::types::AutoScalingInstanceDetails) -> Result<AutoScalingState, ActionError> {
     let group = membership.auto_scaling_group_name().unwrap_or_default().to_string();
     let groups = autoscaling
         .describe_auto_scaling_groups()
@@ -61,30 +75,21 @@ pub(crate) async fn inspect_auto_scaling(autoscaling: &AutoScaling, instance_id:
         .auto_scaling_groups()
         .first()
         .ok_or_else(|| ActionError::new(ErrorKind::NotFound, format!("Auto Scaling group {group} not found")).with_resource(&group))?;
-    Ok(Some(AutoScalingState {
+    Ok(AutoScalingState {
         lifecycle: membership.lifecycle_state().unwrap_or_default().to_string(),
         min: details.min_size().unwrap_or_default(),
         max: details.max_size().unwrap_or_default(),
         desired: details.desired_capacity().unwrap_or_default(),
         group,
-    }))
+    })
 }
 
-pub(crate) async fn inspect_registrations(elbv2: &LoadBalancing, instance_id: &str) -> Result<Vec<Registration>, ActionError> {
-    let mut registrations = Vec::new();
-    let mut pages = elbv2.describe_target_groups().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| map_sdk_error("DescribeTargetGroups", instance_id, e))?;
-        for group in page.target_groups() {
-            let arn = group.target_group_arn().unwrap_or_default();
-            let health = elbv2.describe_target_health().target_group_arn(arn).send().await.map_err(|e| map_sdk_error("DescribeTargetHealth", arn, e))?;
-            for description in health.target_health_descriptions() {
-                if let Some(target) = description.target().filter(|t| t.id() == Some(instance_id)) {
-                    registrations.push(Registration { target_group: arn.to_string(), port: target.port() });
-                }
-            }
-        }
-    }
+/// Reads the instance's target group registrations. Every target group's registrations are read
+/// once for all the targets of a plan or run.
+pub(crate) async fn inspect_registrations(clients: &Clients, instance_id: &str) -> Result<Vec<Registration>, ActionError> {
+    let all = clients.reads.registrations.get_or_try_init(|| crate::reads::read_registrations(&clients.elbv2)).await?;
+    let mut registrations: Vec<Registration> =
+        all.get(instance_id).into_iter().flatten().map(|(arn, port)| Registration { target_group: arn.clone(), port: *port }).collect();
     registrations.sort_by(|a, b| (&a.target_group, a.port).cmp(&(&b.target_group, b.port)));
     Ok(registrations)
 }

@@ -7,10 +7,11 @@ use aws_sdk_ec2::types::InstanceAttributeName;
 use contain_core::{ActionError, ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{AutoScalingState, Registration, inspect_auto_scaling, inspect_registrations};
+use super::scaling::{AutoScalingState, Registration, inspect_auto_scaling_shared, inspect_registrations};
 use crate::clients::Clients;
 use crate::errors::map_sdk_error;
-use crate::groups::{GroupRole, find_group};
+use crate::groups::{GroupRole, find_group_shared};
+use crate::reads::SharedReads;
 use crate::tags;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,18 +50,7 @@ pub(crate) struct Protection {
 
 pub(crate) async fn inspect_instance(clients: &Clients, instance_id: &str) -> Result<InstanceState, ActionError> {
     let ec2 = &clients.ec2;
-    let output = ec2
-        .describe_instances()
-        .instance_ids(instance_id)
-        .send()
-        .await
-        .map_err(|e| map_sdk_error("DescribeInstances", instance_id, e))?;
-    let instance = output
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .find(|i| i.instance_id() == Some(instance_id))
-        .ok_or_else(|| not_found(instance_id))?;
+    let instance = clients.reads.instances.get(instance_id).await?.ok_or_else(|| not_found(instance_id))?;
 
     let vpc_id = instance.vpc_id().unwrap_or_default().to_string();
     let mut interfaces: Vec<InterfaceState> = instance
@@ -92,7 +82,7 @@ pub(crate) async fn inspect_instance(clients: &Clients, instance_id: &str) -> Re
     let (isolation_group, allow_all_group) = if vpc_id.is_empty() {
         (None, None)
     } else {
-        (find_group(ec2, &vpc_id, GroupRole::Isolation).await?, find_group(ec2, &vpc_id, GroupRole::AllowAll).await?)
+        (find_group_shared(&clients.reads, &vpc_id, GroupRole::Isolation).await?, find_group_shared(&clients.reads, &vpc_id, GroupRole::AllowAll).await?)
     };
 
     Ok(InstanceState {
@@ -105,8 +95,8 @@ pub(crate) async fn inspect_instance(clients: &Clients, instance_id: &str) -> Re
         isolation_group,
         allow_all_group,
         instance_profile: instance.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
-        auto_scaling: inspect_auto_scaling(&clients.autoscaling, instance_id).await?,
-        target_groups: inspect_registrations(&clients.elbv2, instance_id).await?,
+        auto_scaling: inspect_auto_scaling_shared(clients, instance_id).await?,
+        target_groups: inspect_registrations(clients, instance_id).await?,
     })
 }
 
@@ -135,14 +125,8 @@ pub(crate) async fn read_protection(ec2: &Client, instance_id: &str) -> Result<P
 }
 
 /// Reads one interface's own security groups, sorted.
-pub(crate) async fn read_interface_groups(ec2: &Client, interface_id: &str) -> Result<Vec<String>, ActionError> {
-    let output = ec2
-        .describe_network_interfaces()
-        .network_interface_ids(interface_id)
-        .send()
-        .await
-        .map_err(|e| map_sdk_error("DescribeNetworkInterfaces", interface_id, e))?;
-    let eni = output.network_interfaces().first().ok_or_else(|| {
+pub(crate) async fn read_interface_groups(reads: &SharedReads, interface_id: &str) -> Result<Vec<String>, ActionError> {
+    let eni = reads.interfaces.get(interface_id).await?.ok_or_else(|| {
         ActionError::new(ErrorKind::NotFound, format!("network interface {interface_id} not found")).with_resource(interface_id)
     })?;
     let mut groups: Vec<String> = eni.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect();
@@ -151,19 +135,8 @@ pub(crate) async fn read_interface_groups(ec2: &Client, interface_id: &str) -> R
 }
 
 /// Reads contain's tags on an instance, `None` where absent.
-pub(crate) async fn read_tags(ec2: &Client, instance_id: &str) -> Result<BTreeMap<String, Option<String>>, ActionError> {
-    let output = ec2
-        .describe_instances()
-        .instance_ids(instance_id)
-        .send()
-        .await
-        .map_err(|e| map_sdk_error("DescribeInstances", instance_id, e))?;
-    let instance = output
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .next()
-        .ok_or_else(|| not_found(instance_id))?;
+pub(crate) async fn read_tags(reads: &SharedReads, instance_id: &str) -> Result<BTreeMap<String, Option<String>>, ActionError> {
+    let instance = reads.instances.get(instance_id).await?.ok_or_else(|| not_found(instance_id))?;
     let mut found: BTreeMap<String, Option<String>> = [tags::INCIDENT, tags::RUN].iter().map(|k| (k.to_string(), None)).collect();
     for tag in instance.tags() {
         if let (Some(key), Some(value)) = (tag.key(), tag.value()) {
