@@ -3,26 +3,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use contain_core::{Action, Assessment, CallContext, Mode, Operation, Pending, PendingLog, Reconciliation, Target};
+use contain_core::{Action, Assessment, CallContext, Mode, Operation, Pending, Reconciliation, Target};
 use contain_journal::{Event, JournalWriter, Operator};
 use contain_playbook::OnFailure;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::journal::{JournalPending, SharedJournal, append, blocking, log_stats};
 use crate::locks::lock_targets;
 use crate::plan::{PlannedTarget, StepPlan};
 use crate::progress::{JournaledOperation, OperationState};
 use crate::report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
 use crate::{Engine, EngineError, Plan, ids, local_user};
 
-/// The journal of the run being applied, shared by the concurrent targets.
-pub(crate) type SharedJournal = Arc<Mutex<JournalWriter>>;
-
 /// A run whose first record is journaled and whose targets are locked, ready for
 /// [`Engine::finish`].
 pub struct StartedRun {
     context: CallContext,
-    writer: JournalWriter,
+    journal: SharedJournal,
     plan: Plan,
     operator: Operator,
     _locks: crate::locks::TargetLocks,
@@ -37,13 +35,6 @@ impl StartedRun {
 /// The journaled state of an interrupted attempt of a run, by step, target key and operation
 /// id. Empty for a new run.
 pub(crate) type Progress = BTreeMap<(String, String, String), JournaledOperation>;
-
-pub(crate) fn append(journal: &SharedJournal, event: Event) -> Result<(), EngineError> {
-    // NOTE: each record is synced on its own while the lock is held; concurrent targets wait
-    // for each other's fsync.
-    journal.lock().expect("journal lock").append(event)?;
-    Ok(())
-}
 
 impl Engine {
     /// Applies a plan that has no errors. Returns the run's report, whose status tells whether
@@ -71,8 +62,9 @@ impl Engine {
         let operator = Operator { local_user: local_user(), cloud_identities: self.caller_identities(&context, &resource_types).await?, api_principal, approved_by };
 
         let locks = lock_targets(&self.state_dir, &run_id, plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| &t.target)))?;
-        let mut writer = JournalWriter::create(&self.state_dir, &run_id)?;
-        writer.append(Event::RunStarted {
+        let (state_dir, new_run_id) = (self.state_dir.clone(), run_id.clone());
+        let journal: SharedJournal = Arc::new(blocking(move || JournalWriter::create(&state_dir, &new_run_id)).await?);
+        append(&journal, Event::RunStarted {
             playbook: plan.playbook.clone(),
             plan_digest: plan.digest(),
             inputs: plan.inputs.clone(),
@@ -80,24 +72,23 @@ impl Engine {
             operator: operator.clone(),
             contain_version: env!("CARGO_PKG_VERSION").to_string(),
             plan: Some(serde_json::to_value(&plan).expect("plans serialize to JSON")),
-        })?;
+        }).await?;
         tracing::info!(run_id = %run_id, playbook = %plan.playbook.name, "run started");
-        Ok(StartedRun { context, writer, plan, operator, _locks: locks })
+        Ok(StartedRun { context, journal, plan, operator, _locks: locks })
     }
 
     /// Applies a started run and returns its report. The run's target locks are released at
     /// the end.
     pub async fn finish(&self, run: StartedRun) -> Result<RunReport, EngineError> {
-        let StartedRun { context, writer, plan, operator, _locks } = run;
-        self.execute(&context, writer, &plan, &Progress::new(), operator).await
+        let StartedRun { context, journal, plan, operator, _locks } = run;
+        self.execute(&context, journal, &plan, &Progress::new(), operator).await
     }
 
     /// Applies what `progress` does not name as done, then finishes the run: its final record,
     /// and the rollback its failure policy requires.
-    pub(crate) async fn execute(&self, context: &CallContext, writer: JournalWriter, plan: &Plan, progress: &Progress, operator: Operator) -> Result<RunReport, EngineError> {
+    pub(crate) async fn execute(&self, context: &CallContext, journal: SharedJournal, plan: &Plan, progress: &Progress, operator: Operator) -> Result<RunReport, EngineError> {
         let run_id = context.run_id.clone();
-        let journal_path = writer.path().display().to_string();
-        let journal: SharedJournal = Arc::new(Mutex::new(writer));
+        let journal_path = journal.path().display().to_string();
 
         let evidence: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let steps = self.apply_steps(context, &journal, plan, progress, &evidence).await?;
@@ -114,18 +105,18 @@ impl Engine {
             (true, true) => RunStatus::Partial,
             (true, false) => RunStatus::Failed,
         };
-        append(&journal, Event::RunFinished { status: status.to_string() })?;
+        append(&journal, Event::RunFinished { status: status.to_string() }).await?;
         tracing::info!(run_id = %run_id, status = %status, "run finished");
 
         let evidence = std::mem::take(&mut *evidence.lock().expect("evidence lock"));
         let mut report = RunReport { run_id: run_id.clone(), status, playbook: plan.playbook.name.clone(), steps, journal: journal_path, notes: Vec::new(), evidence };
         if failed && plan.on_failure == OnFailure::Rollback && applied_any {
-            let mut writer = Arc::try_unwrap(journal).ok().expect("all targets finished").into_inner().expect("journal lock");
-            let rollback = self.rollback_with(&mut writer, context, false, "a target failed and the playbook's on_failure is rollback", operator, None).await?;
+            let rollback = self.rollback_with(&journal, context, false, "a target failed and the playbook's on_failure is rollback", operator, None).await?;
             report.notes.push(format!("a target failed, so the run was rolled back (on_failure: rollback): {}", rollback.status));
             report.status = rollback.status;
             merge_rollback(&mut report.steps, rollback.steps);
         }
+        log_stats(&run_id, &journal);
         Ok(report)
     }
 
@@ -152,7 +143,7 @@ impl Engine {
             decision: decision.as_str().to_string(),
             detail: decision.detail().map(str::to_string),
             observed: current.clone(),
-        })?;
+        }).await?;
         tracing::info!(run_id = %context.run_id, target = %target, operation = %operation.id, decision = decision.as_str(), "reconciled an operation the journal left without an outcome");
         Ok(match decision {
             Reconciliation::Applied => Reconciled::Applied(current),
@@ -264,7 +255,7 @@ impl Engine {
                         Reconciled::Unknown(detail) => {
                             let reason = format!("drift: {detail}; resume left {target} as it is: check it, then roll the run back or plan again");
                             tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, "{reason}");
-                            append(journal, Event::StepSkipped { step: step.id.clone(), target: target.clone(), reason: reason.clone() })?;
+                            append(journal, Event::StepSkipped { step: step.id.clone(), target: target.clone(), reason: reason.clone() }).await?;
                             return Ok(target_report(planned, TargetOutcome::Drift, Some(reason)));
                         }
                     }
@@ -290,7 +281,7 @@ impl Engine {
                 Assessment::Diverged { detail } => {
                     let reason = format!("drift: {detail}; nothing was changed on {target}: run `contain plan` again");
                     tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, "{reason}");
-                    append(journal, Event::StepSkipped { step: step.id.clone(), target: target.clone(), reason: reason.clone() })?;
+                    append(journal, Event::StepSkipped { step: step.id.clone(), target: target.clone(), reason: reason.clone() }).await?;
                     return Ok(target_report(planned, TargetOutcome::Drift, Some(reason)));
                 }
             }
@@ -308,11 +299,11 @@ impl Engine {
             }
 
             let bound = action.bind(context, operation, &earlier);
-            append(journal, Event::StepIntent { step: step.id.clone(), action: step.action, target: target.clone(), operation: bound.clone() })?;
+            append(journal, Event::StepIntent { step: step.id.clone(), action: step.action, target: target.clone(), operation: bound.clone() }).await?;
 
             if in_place[index] {
                 let current = self.read_with_retries(action, context, target, &bound).await.unwrap_or(Value::Null);
-                append(journal, Event::StepApplied { step: step.id.clone(), target: target.clone(), operation_id: bound.id.clone(), applied: current.clone(), already_in_place: true })?;
+                append(journal, Event::StepApplied { step: step.id.clone(), target: target.clone(), operation_id: bound.id.clone(), applied: current.clone(), already_in_place: true }).await?;
                 reports[index].outcome = OperationOutcome::AlreadyInPlace;
                 earlier.push((bound, current));
                 continue;
@@ -324,7 +315,7 @@ impl Engine {
                 Ok(applied) => {
                     let kept = applied["evidence"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string));
                     evidence.lock().expect("evidence lock").extend(kept);
-                    append(journal, Event::StepApplied { step: step.id.clone(), target: target.clone(), operation_id: bound.id.clone(), applied: applied.clone(), already_in_place: false })?;
+                    append(journal, Event::StepApplied { step: step.id.clone(), target: target.clone(), operation_id: bound.id.clone(), applied: applied.clone(), already_in_place: false }).await?;
                     reports[index].outcome = OperationOutcome::Applied;
                     earlier.push((bound, applied));
                 }
@@ -342,7 +333,7 @@ impl Engine {
                         error_code: error.code.clone(),
                         changed,
                         compensation: error.compensation.clone(),
-                    })?;
+                    }).await?;
                     if let Some(compensation) = &error.compensation {
                         tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, operation = %bound.id, "failed, compensated: {compensation}");
                     }
@@ -370,24 +361,6 @@ enum Reconciled {
 }
 
 /// Groups the steps so that each group needs only steps of earlier groups.
-/// Journals what an action reports in the middle of one operation, synced before the action
-/// goes on waiting.
-struct JournalPending {
-    journal: SharedJournal,
-    step: String,
-    target: Target,
-    operation_id: String,
-}
-
-impl PendingLog for JournalPending {
-    fn record(&self, detail: &str) {
-        let event = Event::OperationPending { step: self.step.clone(), target: self.target.clone(), operation_id: self.operation_id.clone(), detail: detail.to_string() };
-        if let Err(error) = append(&self.journal, event) {
-            tracing::error!(step = %self.step, target = %self.target, operation = %self.operation_id, "cannot journal `{detail}`: {error}");
-        }
-    }
-}
-
 fn levels(plan: &Plan) -> Vec<Vec<&StepPlan>> {
     let mut placed: BTreeSet<&str> = BTreeSet::new();
     let mut levels = Vec::new();

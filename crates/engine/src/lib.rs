@@ -17,6 +17,7 @@ mod apply;
 mod error;
 mod guard;
 mod ids;
+mod journal;
 mod locks;
 mod metrics;
 mod observer;

@@ -741,7 +741,7 @@ mod tests {
 
     /// Writes a run: a snapshot applied, a deletion applied, one change failed, then a rollback.
     fn write_run(dir: &Path) {
-        let mut writer = JournalWriter::create(dir, "run-t").unwrap();
+        let writer = JournalWriter::create(dir, "run-t").unwrap();
         let step = || "s".to_string();
         writer.append(started()).unwrap();
         writer.append(Event::StepIntent { step: step(), action: ActionKind::Snapshot, target: target(), operation: operation("a", true) }).unwrap();
@@ -767,7 +767,7 @@ mod tests {
     #[test]
     fn reconciled_evidence_listed() {
         let dir = StateDir::new();
-        let mut writer = JournalWriter::create(&dir, "run-r").unwrap();
+        let writer = JournalWriter::create(&dir, "run-r").unwrap();
         writer.append(started()).unwrap();
         writer.append(Event::StepIntent { step: "s".into(), action: ActionKind::Snapshot, target: target(), operation: operation("a", true) }).unwrap();
         let observed = json!({ "snapshot": "snap-9", "evidence": ["snap-9"] });

@@ -1,9 +1,12 @@
 //! Finishing a run that was interrupted, from its journal alone.
 
+use std::sync::Arc;
+
 use contain_core::{CallContext, Mode};
 use contain_journal::{Event, JournalWriter, Operator};
 
 use crate::apply::Progress;
+use crate::journal::{SharedJournal, append, blocking};
 use crate::locks::lock_targets;
 use crate::progress::journaled_operations;
 use crate::report::RunReport;
@@ -25,7 +28,9 @@ impl Engine {
     /// journal.
     pub async fn resume_as(&self, run_id: &str, api_principal: Option<String>) -> Result<RunReport, EngineError> {
         let refuse = |message: String| EngineError::Run { run_id: run_id.to_string(), message };
-        let (mut writer, journal) = JournalWriter::open(&self.state_dir, run_id)?;
+        let (state_dir, opened_run_id) = (self.state_dir.clone(), run_id.to_string());
+        let (writer, journal) = blocking(move || JournalWriter::open(&state_dir, &opened_run_id)).await?;
+        let writer: SharedJournal = Arc::new(writer);
         if let Some(problem) = journal.problems.iter().find(|p| !journal.torn_tail || !p.message.starts_with("torn")) {
             return Err(refuse(format!("its journal is damaged at line {}: {}; verify it before resuming", problem.line, problem.message)));
         }
@@ -61,7 +66,7 @@ impl Engine {
         let context = CallContext::new(Mode::Apply, run_id.to_string());
         let resource_types: Vec<String> = plan.steps.iter().flat_map(|s| s.targets.iter().map(|t| t.target.resource_type.clone())).collect();
         let operator = Operator { local_user: local_user(), cloud_identities: self.caller_identities(&context, &resource_types).await?, api_principal, approved_by: None };
-        writer.append(Event::RunResumed { operator: operator.clone() })?;
+        append(&writer, Event::RunResumed { operator: operator.clone() }).await?;
         tracing::info!(run_id, "resuming the run");
 
         let progress: Progress = journaled_operations(records).into_iter().map(|op| (op.key(), op)).collect();

@@ -1,11 +1,13 @@
 //! Reverting a run from its journal alone.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use contain_core::{Assessment, CallContext, Mode, Reconciliation};
 use contain_journal::{Event, JournalWriter, Operator};
 use serde_json::Value;
 
+use crate::journal::{SharedJournal, append, blocking};
 use crate::progress::{JournaledOperation, OperationState, journaled_operations};
 
 use crate::report::{OperationOutcome, OperationReport, RunReport, RunStatus, StepReport, TargetOutcome, TargetReport};
@@ -39,7 +41,9 @@ impl Engine {
     /// have is refused before anything is read.
     pub async fn rollback_with_options(&self, run_id: &str, options: RollbackOptions) -> Result<RunReport, EngineError> {
         let RollbackOptions { force, steps, api_principal } = options;
-        let (mut writer, journal) = JournalWriter::open(&self.state_dir, run_id)?;
+        let (state_dir, opened_run_id) = (self.state_dir.clone(), run_id.to_string());
+        let (writer, journal) = blocking(move || JournalWriter::open(&state_dir, &opened_run_id)).await?;
+        let writer: SharedJournal = Arc::new(writer);
         if let Some(problem) = journal.problems.iter().find(|p| !journal.torn_tail || !p.message.starts_with("torn")) {
             return Err(EngineError::Run {
                 run_id: run_id.to_string(),
@@ -64,7 +68,8 @@ impl Engine {
             Some(steps) => format!("requested by the operator, for the step(s) {}", steps.join(", ")),
             None => "requested by the operator".to_string(),
         };
-        let mut report = self.rollback_with(&mut writer, &context, force, &reason, operator, steps.as_deref()).await?;
+        let mut report = self.rollback_with(&writer, &context, force, &reason, operator, steps.as_deref()).await?;
+        crate::journal::log_stats(run_id, &writer);
         if report.steps.is_empty() {
             report.status = status_of(&journal.records).unwrap_or(RunStatus::Interrupted);
             report.notes.push("nothing to roll back: every change of this run is already reverted, or it made none".into());
@@ -75,14 +80,15 @@ impl Engine {
     /// Reverts what the journal behind `writer` names as applied, appending to it.
     pub(crate) async fn rollback_with(
         &self,
-        writer: &mut JournalWriter,
+        writer: &SharedJournal,
         context: &CallContext,
         force: bool,
         reason: &str,
         operator: Operator,
         steps: Option<&[String]>,
     ) -> Result<RunReport, EngineError> {
-        let records = contain_journal::read_journal(writer.path()).map_err(|source| contain_journal::JournalError::Io { path: writer.path().to_path_buf(), source })?.records;
+        let path = writer.path().to_path_buf();
+        let records = blocking(move || contain_journal::read_journal(&path).map_err(|source| contain_journal::JournalError::Io { path, source })).await?.records;
         let playbook = records.iter().find_map(|r| match &r.event {
             Event::RunStarted { playbook, .. } => Some(playbook.name.clone()),
             _ => None,
@@ -113,7 +119,7 @@ impl Engine {
         if pending.is_empty() {
             return Ok(report);
         }
-        writer.append(Event::RollbackStarted { reason: reason.to_string(), forced: force, operator })?;
+        append(writer, Event::RollbackStarted { reason: reason.to_string(), forced: force, operator }).await?;
         tracing::info!(run_id = %context.run_id, operations = pending.len(), "rollback started");
 
         // Check every target first, so that a refused target is left wholly untouched.
@@ -150,14 +156,14 @@ impl Engine {
                 // No outcome, or a decision made before that a revert must check again.
                 _ => {
                     let decision = action.reconcile(&op.operation, &current);
-                    writer.append(Event::Reconciled {
+                    append(writer, Event::Reconciled {
                         step: op.step.clone(),
                         target: op.target.clone(),
                         operation_id: op.operation.id.clone(),
                         decision: decision.as_str().to_string(),
                         detail: decision.detail().map(str::to_string),
                         observed: current.clone(),
-                    })?;
+                    }).await?;
                     tracing::info!(run_id = %context.run_id, target = %op.target, operation = %op.operation.id, decision = decision.as_str(), "reconciled an operation the journal left without an outcome");
                     match decision {
                         Reconciliation::NotApplied => Assessment::Prior,
@@ -169,7 +175,7 @@ impl Engine {
             match assessment {
                 Assessment::Applied => to_revert.push((op.clone(), revert_value(op, Some(&current)))),
                 Assessment::Prior => {
-                    writer.append(Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: true })?;
+                    append(writer, Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: true }).await?;
                     outcomes.insert(key(op), op_report(op, OperationOutcome::AlreadyReverted, None));
                 }
                 Assessment::Diverged { detail } if force => {
@@ -187,21 +193,21 @@ impl Engine {
 
         for (op, applied) in to_revert {
             if let Some(reason) = refused.get(&op.target.key()) {
-                writer.append(Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: format!("refused: {reason}") })?;
+                append(writer, Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: format!("refused: {reason}") }).await?;
                 outcomes.insert(key(&op), op_report(&op, OperationOutcome::RevertRefused, Some(reason.clone())));
                 continue;
             }
             let action = self.action(op.action, &op.target.resource_type).expect("checked above");
-            writer.append(Event::RevertIntent { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone() })?;
+            append(writer, Event::RevertIntent { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone() }).await?;
             match self.revert_with_retries(action.as_ref(), context, &op.target, &op.operation, &applied).await {
                 Ok(notes) => {
-                    writer.append(Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: false })?;
+                    append(writer, Event::Reverted { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), already_in_place: false }).await?;
                     outcomes.insert(key(&op), op_report(&op, OperationOutcome::Reverted, None));
                     report.notes.extend(notes);
                 }
                 Err(error) => {
                     tracing::error!(run_id = %context.run_id, target = %op.target, operation = %op.operation.id, "revert failed: {}", error.message);
-                    writer.append(Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: error.message.clone() })?;
+                    append(writer, Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: error.message.clone() }).await?;
                     refused.entry(op.target.key()).or_insert(format!("revert of {} failed: {}", op.operation.id, error.message));
                     outcomes.insert(key(&op), op_report(&op, OperationOutcome::RevertFailed, Some(error.message)));
                 }
@@ -209,7 +215,7 @@ impl Engine {
         }
         for op in &pending {
             if let (Some(reason), false) = (refused.get(&op.target.key()), outcomes.contains_key(&key(op))) {
-                writer.append(Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: format!("refused: {reason}") })?;
+                append(writer, Event::RevertFailed { step: op.step.clone(), target: op.target.clone(), operation_id: op.operation.id.clone(), error: format!("refused: {reason}") }).await?;
                 outcomes.insert(key(op), op_report(op, OperationOutcome::RevertRefused, Some(reason.clone())));
             }
         }
@@ -228,7 +234,7 @@ impl Engine {
             // Nothing was reverted, so the run stays as it was.
             (false, false) => status_of(&records).unwrap_or(RunStatus::Partial),
         };
-        writer.append(Event::RollbackFinished { status: report.status.to_string() })?;
+        append(writer, Event::RollbackFinished { status: report.status.to_string() }).await?;
         tracing::info!(run_id = %context.run_id, status = %report.status, "rollback finished");
         Ok(report)
     }

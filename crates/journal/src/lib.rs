@@ -3,7 +3,8 @@
 //! Every run has one append-only file, `<state dir>/runs/<run id>.jsonl`, in JSON Lines: one
 //! record a line, each line a JSON object ending in `\n`. A record is written and synced to disk
 //! (`fsync`) before the cloud call it describes, so after a crash the journal names every change
-//! that may have been made.
+//! that may have been made. Concurrent appenders share fsyncs (group commit, see
+//! [`JournalWriter`]), but none returns before its own record is on disk.
 //!
 //! # Record format
 //!
@@ -44,13 +45,16 @@
 //! This crate depends on `contain-core` for the record payload types and on nothing else of
 //! contain.
 
+mod commit;
 mod event;
 mod reader;
 mod writer;
+#[cfg(test)]
+mod tests;
 
 pub use event::{Event, Operator, PlaybookInfo, Record};
 pub use reader::{JournalFile, JournalProblem, read_journal};
-pub use writer::{JournalError, JournalWriter, is_locked};
+pub use writer::{JournalError, JournalStats, JournalWriter, is_locked};
 
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@ fn finished(status: &str) -> Event {
 }
 
 fn write_three(dir: &std::path::Path) {
-    let mut writer = JournalWriter::create(dir, "run-1").unwrap();
+    let writer = JournalWriter::create(dir, "run-1").unwrap();
     writer.append(Event::RollbackFinished { status: "a".into() }).unwrap();
     writer.append(Event::RollbackFinished { status: "b".into() }).unwrap();
     writer.append(finished("succeeded")).unwrap();
@@ -87,7 +87,7 @@ fn torn_tail_is_ignored_and_cut_on_open() {
     assert!(journal.torn_tail);
     assert!(journal.chain_intact());
 
-    let (mut writer, read) = JournalWriter::open(dir.path(), "run-1").unwrap();
+    let (writer, read) = JournalWriter::open(dir.path(), "run-1").unwrap();
     assert!(read.torn_tail);
     writer.append(finished("rolled_back")).unwrap();
     drop(writer);

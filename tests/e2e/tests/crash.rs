@@ -158,8 +158,11 @@ async fn apply_matrix(point: Point) {
         crashes += 1;
         matrix.verify(&run_id, &context);
         if let Point::Record = point {
+            // Other targets may have written their records while the k-th was being synced
+            // (group commit), so the journal can contain records past the k-th. Their appends had
+            // not returned, so no cloud call followed them.
             let records = matrix.harness.journal(&run_id).len();
-            assert_eq!(records, k, "{context}: every record written before the crash is in the journal");
+            assert!(records >= k, "{context}: every record written before the crash is in the journal: {records} records");
         }
         matrix.assert_named(&run_id, &context).await;
         matrix.rollback(&run_id, &context);
