@@ -12,7 +12,10 @@
 //! `contain-bench s2 [SUBNETS] [SCALE]` runs scenario S2 instead (see `s2.rs`), and
 //! `contain-bench s3 [USERS] [SCALE]` the Entra ID part of scenario S3 (see `s3.rs`), and
 //! `contain-bench s3-iam [KEYS] [SCALE]` its IAM part (see `s3_iam.rs`).
+//! `contain-bench custodian [INSTANCES] [RUNS]` compares contain with Cloud Custodian (see
+//! `custodian.rs`).
 
+mod custodian;
 mod s2;
 mod s3;
 mod s3_iam;
@@ -57,6 +60,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.first().is_some_and(|a| a.eq_ignore_ascii_case("s3")) {
         return s3::run(&args[1..]).await;
+    }
+    if args.first().is_some_and(|a| a.eq_ignore_ascii_case("custodian")) {
+        return custodian::run(&args[1..]).await;
     }
     let instances: usize = args.first().map(|a| a.parse()).transpose().context("INSTANCES must be a number")?.unwrap_or(1000);
     let scale: f64 = args.get(1).map(|a| a.parse()).transpose().context("SCALE must be a number")?.unwrap_or(10.0);

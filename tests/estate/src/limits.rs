@@ -167,4 +167,12 @@ mod tests {
         assert!((130.0..170.0).contains(&median), "median {median}");
         assert!((650.0..980.0).contains(&p99), "p99 {p99}");
     }
+
+    #[test]
+    fn equal_quantiles_give_fixed_latency() {
+        for _ in 0..1_000 {
+            let millis = lognormal(100.0, 100.0).as_secs_f64() * 1000.0;
+            assert!((millis - 100.0).abs() < 1e-6, "latency {millis} ms");
+        }
+    }
 }

@@ -245,10 +245,10 @@ fn plan_user(options: &Map<String, Value>, state: &UserState) -> Result<TargetPl
                 notes.push(format!("access key {} is already inactive", key.id));
             }
         }
-        if let KeySelector::KeyIds(ids) = &selector {
-            for missing in ids.iter().filter(|id| !state.access_keys.iter().any(|k| &k.id == *id)) {
-                return Err(ActionError::new(ErrorKind::NotFound, format!("access key {missing} does not belong to user {user}: its keys are {}", state.access_keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", "))));
-            }
+        if let KeySelector::KeyIds(ids) = &selector
+            && let Some(missing) = ids.iter().find(|id| !state.access_keys.iter().any(|k| &k.id == *id))
+        {
+            return Err(ActionError::new(ErrorKind::NotFound, format!("access key {missing} does not belong to user {user}: its keys are {}", state.access_keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", "))));
         }
     }
 

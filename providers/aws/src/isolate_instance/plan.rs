@@ -20,12 +20,14 @@ pub(crate) const RUN_PLACEHOLDER: &str = "<this run's id>";
 pub(crate) const ISOLATION_PLACEHOLDER: &str = "<the isolation group>";
 pub(crate) const ALLOW_ALL_PLACEHOLDER: &str = "<the allow-all group>";
 
-pub(crate) const OPTION_KEYS: &[&str] = &["sever_tracked_connections", "protect", "incident", "auto_scaling", "deregister_targets"];
+pub(crate) const OPTION_KEYS: &[&str] = &["sever_tracked_connections", "protect", "tag", "incident", "auto_scaling", "deregister_targets"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Options {
     pub sever_tracked_connections: bool,
     pub protect: bool,
+    /// Whether the instance is tagged with the incident and run (CreateTags).
+    pub tag: bool,
     pub incident: Option<String>,
     pub auto_scaling: AutoScalingMode,
     pub deregister_targets: bool,
@@ -36,11 +38,11 @@ pub(crate) fn check_options(options: &Map<String, Value>) -> Vec<OptionProblem> 
     for (key, value) in options {
         let problem = match key.as_str() {
             _ if contain_core::is_template(value) && OPTION_KEYS.contains(&key.as_str()) => None,
-            "sever_tracked_connections" | "protect" | "deregister_targets" if !value.is_boolean() => Some(format!("`{key}` must be true or false, found {value}")),
+            "sever_tracked_connections" | "protect" | "tag" | "deregister_targets" if !value.is_boolean() => Some(format!("`{key}` must be true or false, found {value}")),
             "auto_scaling" if !matches!(value.as_str(), Some("standby" | "detach")) => Some(format!("invalid `auto_scaling` {value}: valid values are standby, detach")),
             "auto_scaling" | "deregister_targets" => None,
             "incident" if !value.is_string() => Some(format!("`incident` must be a string, found {value}")),
-            "sever_tracked_connections" | "protect" | "incident" => None,
+            "sever_tracked_connections" | "protect" | "tag" | "incident" => None,
             _ => Some(format!("unknown option `{key}` for isolate on aws.ec2.instance: valid options are {}", OPTION_KEYS.join(", "))),
         };
         if let Some(message) = problem {
@@ -58,6 +60,7 @@ pub(crate) fn parse_options(options: &Map<String, Value>) -> Result<Options, Act
     Ok(Options {
         sever_tracked_connections: options.get("sever_tracked_connections").and_then(Value::as_bool).unwrap_or(true),
         protect: options.get("protect").and_then(Value::as_bool).unwrap_or(true),
+        tag: options.get("tag").and_then(Value::as_bool).unwrap_or(true),
         incident: options.get("incident").and_then(Value::as_str).map(str::to_string),
         auto_scaling: if options.get("auto_scaling").and_then(Value::as_str) == Some("detach") { AutoScalingMode::Detach } else { AutoScalingMode::Standby },
         deregister_targets: options.get("deregister_targets").and_then(Value::as_bool).unwrap_or(true),
@@ -137,7 +140,11 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
     } else {
         notes.push("protection is off for this step: termination, stop and shutdown behaviour are left as they are".into());
     }
-    operations.push(tags_op(state, options.incident.as_deref()));
+    if options.tag {
+        operations.push(tags_op(state, options.incident.as_deref()));
+    } else {
+        notes.push(format!("tagging is off for this step: {instance} is not tagged, so the journal is the only record that this run isolated it"));
+    }
 
     if sever {
         notes.push(format!(
@@ -230,5 +237,58 @@ fn tags_op(state: &InstanceState, incident: Option<&str>) -> Operation {
         prior: Value::Object(prior),
         desired: Value::Object(desired),
         reversible: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use super::super::state::{InterfaceState, Protection};
+
+    fn instance() -> InstanceState {
+        InstanceState {
+            instance_id: "i-0123456789abcdef0".into(),
+            state: "running".into(),
+            vpc_id: "vpc-1".into(),
+            interfaces: vec![InterfaceState { id: "eni-1".into(), device_index: 0, subnet_id: "subnet-1".into(), groups: vec!["sg-web".into()] }],
+            protection: Protection { disable_api_termination: false, disable_api_stop: false, shutdown_behavior: "terminate".into() },
+            tags: Default::default(),
+            isolation_group: Some("sg-isolation".into()),
+            allow_all_group: None,
+            instance_profile: None,
+            auto_scaling: None,
+            target_groups: Vec::new(),
+        }
+    }
+
+    fn plan_with(options: Value) -> TargetPlan {
+        let target = Target { resource_type: crate::target::INSTANCE.into(), id: "i-0123456789abcdef0".into(), region: None, account: None };
+        let options = parse_options(options.as_object().expect("options are an object")).expect("valid options");
+        plan(&target, &options, &instance()).expect("a plan")
+    }
+
+    fn kinds(plan: &TargetPlan) -> Vec<&str> {
+        plan.operations.iter().map(|op| op.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn tags_by_default() {
+        let plan = plan_with(json!({ "incident": "INC-1" }));
+        assert!(kinds(&plan).contains(&TAGS), "operations: {:?}", kinds(&plan));
+    }
+
+    #[test]
+    fn tag_false_skips_tags() {
+        let plan = plan_with(json!({ "tag": false, "protect": false, "sever_tracked_connections": false }));
+        assert_eq!(kinds(&plan), [ENSURE_GROUP, INTERFACE_GROUPS], "only the group swap is left");
+        assert!(plan.notes.iter().any(|n| n.contains("not tagged") && n.contains("journal is the only record")), "notes: {:?}", plan.notes);
+    }
+
+    #[test]
+    fn tag_must_be_boolean() {
+        let options = json!({ "tag": "no" });
+        let problems = check_options(options.as_object().expect("an object"));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].message, "`tag` must be true or false, found \"no\"");
     }
 }
