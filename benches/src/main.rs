@@ -96,15 +96,24 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("S1: isolating {instances} instances through the limits (time scale x{scale})");
     let started = Instant::now();
-    let output = std::process::Command::new(&contain)
+    let mut command = std::process::Command::new(&contain);
+    command
         .args(["--config", config.to_str().unwrap(), "run", playbook.to_str().unwrap()])
         .args(["-i", &format!("instances={}", ids.join(",")), "-i", "incident=INC-BENCH", "--yes", "-o", "json"])
         .env_clear()
         .envs(account.env(&proxy.url))
         .env("CONTAIN_STATE_DIR", work.path())
-        .env("HOME", work.path())
-        .output()
-        .with_context(|| format!("cannot run {contain}: build it first (cargo build --release --bin contain)"))?;
+        .env("HOME", work.path());
+    let mut running = tokio::task::spawn_blocking(move || command.output());
+    // Each second, the calls each bucket has admitted so far: where the run spends its time.
+    let mut timeline = Vec::new();
+    let output = loop {
+        tokio::select! {
+            finished = &mut running => break finished?,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => timeline.push(admitted_by_bucket(&buckets, &proxy.counts())),
+        }
+    };
+    let output = output.with_context(|| format!("cannot run {contain}: build it first (cargo build --release --bin contain)"))?;
     let wall = started.elapsed().as_secs_f64();
     let usage = child_usage();
 
@@ -142,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
         "calls": calls,
         "throttled": throttled,
         "buckets": by_bucket,
+        "admitted_at_each_second": timeline,
         "actions": counts.iter().map(|(a, c)| (a.clone(), json!({ "calls": c.calls, "throttled": c.throttled, "errors": c.errors, "dry_runs": c.dry_runs }))).collect::<BTreeMap<_, _>>(),
         "engine_cpu_seconds": usage.0,
         "engine_cpu_ms_per_target": usage.0 * 1000.0 / instances as f64,
@@ -152,6 +162,11 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("{} of {instances} targets were not contained: {}", instances - contained, String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or_default());
     }
     Ok(())
+}
+
+/// Returns the calls each bucket has admitted so far, dry runs included, throttled calls not.
+fn admitted_by_bucket(buckets: &[BucketLimit], counts: &BTreeMap<String, contain_test_estate::ActionCounts>) -> BTreeMap<String, u64> {
+    buckets.iter().map(|bucket| (bucket.name.clone(), bucket.actions.iter().filter_map(|a| counts.get(a)).map(|c| c.calls - c.throttled).sum())).collect()
 }
 
 /// Creates the instances in moto, every second one with a second interface, and returns their

@@ -2,7 +2,9 @@
 //! run in the process, so that many targets contained at once stay within the cloud's published
 //! rate limits instead of being throttled. A throttling error halves the bucket's rate, and each
 //! success gives back a little of it, up to the published rate (additive increase,
-//! multiplicative decrease).
+//! multiplicative decrease). Only a call reserved after the last slow-down can slow the bucket
+//! down again: the calls already in flight when the cloud began to throttle were sent at the old
+//! rate, and their throttling answers say nothing of the new one.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -26,6 +28,8 @@ struct Bucket {
     rate: f64,
     published: f64,
     updated: Instant,
+    /// When throttling last slowed the bucket down.
+    slowed: Option<Instant>,
 }
 
 impl Bucket {
@@ -62,6 +66,7 @@ impl Pacer {
             rate: limit.per_second,
             published: limit.per_second,
             updated: now,
+            slowed: None,
         });
         bucket.refill(now);
         bucket.tokens -= tokens;
@@ -73,23 +78,34 @@ impl Pacer {
     }
 
     /// Waits for `tokens` tokens of the bucket `key`: one per cloud call the caller makes.
-    pub(crate) async fn acquire(&self, key: &str, limit: RateLimit, tokens: f64) {
-        let wait = self.reserve_at(key, limit, tokens, Instant::now());
+    /// Returns when the tokens were reserved, for [`Pacer::throttled`].
+    pub(crate) async fn acquire(&self, key: &str, limit: RateLimit, tokens: f64) -> Instant {
+        let reserved = Instant::now();
+        let wait = self.reserve_at(key, limit, tokens, reserved);
         if !wait.is_zero() {
             tracing::debug!(bucket = key, wait_ms = wait.as_millis() as u64, "pacing a cloud call");
             tokio::time::sleep(wait).await;
         }
+        reserved
     }
 
-    /// Slows the bucket down after the cloud throttled one of its calls.
-    pub(crate) fn throttled(&self, key: &str) {
+    /// Slows the bucket down after the cloud throttled a call whose tokens were reserved at
+    /// `reserved`, unless the bucket was slowed down since.
+    pub(crate) fn throttled(&self, key: &str, reserved: Instant) {
+        self.throttled_at(key, reserved, Instant::now());
+    }
+
+    fn throttled_at(&self, key: &str, reserved: Instant, now: Instant) {
         let mut buckets = self.buckets.lock().expect("pacer lock");
-        if let Some(bucket) = buckets.get_mut(key) {
-            bucket.refill(Instant::now());
-            bucket.rate = (bucket.rate / 2.0).max(bucket.published * MIN_RATE_SHARE);
-            bucket.tokens = bucket.tokens.min(0.0);
-            tracing::info!(bucket = key, rate_per_second = bucket.rate, "throttled by the cloud: slowing this API bucket down");
+        let Some(bucket) = buckets.get_mut(key) else { return };
+        if bucket.slowed.is_some_and(|slowed| reserved <= slowed) {
+            return;
         }
+        bucket.refill(now);
+        bucket.rate = (bucket.rate / 2.0).max(bucket.published * MIN_RATE_SHARE);
+        bucket.tokens = bucket.tokens.min(0.0);
+        bucket.slowed = Some(now);
+        tracing::info!(bucket = key, rate_per_second = bucket.rate, "throttled by the cloud: slowing this API bucket down");
     }
 
     /// Gives back some of the rate after a call the cloud did not throttle.
@@ -141,11 +157,13 @@ mod tests {
     #[test]
     fn throttling_halves_then_recovers() {
         let pacer = Pacer::default();
-        pacer.reserve("b", LIMIT);
-        pacer.throttled("b");
+        let start = Instant::now();
+        pacer.reserve_at("b", LIMIT, 1.0, start);
+        pacer.throttled_at("b", start, start);
         assert_eq!(pacer.rate("b"), Some(1.0));
-        for _ in 0..10 {
-            pacer.throttled("b");
+        for n in 1..=10 {
+            let later = start + Duration::from_millis(n);
+            pacer.throttled_at("b", later, later);
         }
         assert_eq!(pacer.rate("b"), Some(0.1), "never below 5% of the published rate");
         for _ in 0..100 {
@@ -153,5 +171,24 @@ mod tests {
         }
         assert_eq!(pacer.rate("b"), Some(2.0), "back to the published rate, not above");
         assert_eq!(pacer.reserve("other", LIMIT), Duration::ZERO, "buckets are apart");
+    }
+
+    #[test]
+    fn slow_down_ignores_calls_reserved_before_it() {
+        let pacer = Pacer::default();
+        let start = Instant::now();
+        let first_answer = start + Duration::from_millis(100);
+        pacer.reserve_at("b", LIMIT, 1.0, start);
+        pacer.throttled_at("b", start, first_answer);
+
+        // Four more calls of the same burst come back throttled after the slow-down.
+        for n in 1..=4 {
+            pacer.throttled_at("b", start + Duration::from_millis(n), first_answer + Duration::from_millis(n));
+        }
+        assert_eq!(pacer.rate("b"), Some(1.0), "one slow-down for the burst");
+
+        let after = first_answer + Duration::from_millis(10);
+        pacer.throttled_at("b", after, after + Duration::from_millis(100));
+        assert_eq!(pacer.rate("b"), Some(0.5), "a call reserved after the slow-down slows the bucket down again");
     }
 }

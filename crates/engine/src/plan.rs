@@ -172,9 +172,9 @@ impl Engine {
                             Some(refusal) => Err(ActionError::new(ErrorKind::Precondition, refusal)),
                             None => {
                                 let bucket = self.inspect_bucket(&target);
-                                self.pace(&bucket).await;
+                                let reserved = self.pace(&bucket).await;
                                 let inspected = action.inspect(context, &target).await;
-                                self.paced(&bucket, &inspected);
+                                self.paced(&bucket, reserved, &inspected);
                                 match inspected {
                                     Ok(state) => action.plan(&target, options, &state),
                                     Err(error) => Err(error),

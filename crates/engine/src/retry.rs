@@ -93,18 +93,19 @@ impl Engine {
         Some((format!("{provider}/{account}/{region}/{name}"), limit, cost))
     }
 
-    /// Waits for the bucket's tokens before a call.
-    pub(crate) async fn pace(&self, bucket: &Bucket) {
-        if let Some((key, limit, cost)) = bucket {
-            crate::pacing::PACER.acquire(key, *limit, *cost).await;
+    /// Waits for the bucket's tokens before a call, and returns when they were reserved.
+    pub(crate) async fn pace(&self, bucket: &Bucket) -> Instant {
+        match bucket {
+            Some((key, limit, cost)) => crate::pacing::PACER.acquire(key, *limit, *cost).await,
+            None => Instant::now(),
         }
     }
 
-    /// Tells the pacer how a call went.
-    pub(crate) fn paced<T>(&self, bucket: &Bucket, result: &Result<T, ActionError>) {
+    /// Tells the pacer how a call went, whose tokens were reserved at `reserved`.
+    pub(crate) fn paced<T>(&self, bucket: &Bucket, reserved: Instant, result: &Result<T, ActionError>) {
         let Some((key, _, _)) = bucket else { return };
         match result {
-            Err(error) if error.kind == ErrorKind::Throttled => crate::pacing::PACER.throttled(key),
+            Err(error) if error.kind == ErrorKind::Throttled => crate::pacing::PACER.throttled(key, reserved),
             Err(_) => {}
             Ok(_) => crate::pacing::PACER.succeeded(key),
         }
@@ -136,10 +137,10 @@ impl Engine {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            self.pace(&bucket).await;
+            let reserved = self.pace(&bucket).await;
             let result = action.read(context, target, operation).await;
             crate::metrics::count_call("read", &operation.kind, result.as_ref().err().map(|e| e.kind));
-            self.paced(&bucket, &result);
+            self.paced(&bucket, reserved, &result);
             match result {
                 Err(error) if self.retry_after(&error, &bucket, &mut attempt, started, &format!("the read of {}", operation.subject)).await => {}
                 other => return other,
@@ -155,10 +156,10 @@ impl Engine {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            self.pace(&bucket).await;
+            let reserved = self.pace(&bucket).await;
             let result = action.apply(context, target, operation).await;
             crate::metrics::count_call("change", &operation.kind, result.as_ref().err().map(|e| e.kind));
-            self.paced(&bucket, &result);
+            self.paced(&bucket, reserved, &result);
             let error = match result {
                 Ok(applied) => return Ok(applied),
                 Err(error) => error,
@@ -199,10 +200,10 @@ impl Engine {
         let started = Instant::now();
         let mut attempt = 1;
         loop {
-            self.pace(&bucket).await;
+            let reserved = self.pace(&bucket).await;
             let result = action.revert(context, target, operation, applied).await;
             crate::metrics::count_call("revert", &operation.kind, result.as_ref().err().map(|e| e.kind));
-            self.paced(&bucket, &result);
+            self.paced(&bucket, reserved, &result);
             let error = match result {
                 Ok(notes) => return Ok(notes),
                 Err(error) => error,
