@@ -61,7 +61,9 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
     let sampler = tokio::spawn(sample_writes(fake.clone(), started, samples.clone()));
     let output = tokio::process::Command::new(&contain)
         .args(["--config", config.to_str().unwrap(), "run", playbook.to_str().unwrap()])
-        .args(["-i", &format!("users={}", ids.join(",")), "-i", "incident=INC-BENCH", "--yes", "-o", "json"])
+        // One -i per thousand users: Linux refuses a single argument longer than 128 KiB.
+        .args(ids.chunks(1000).flat_map(|chunk| ["-i".to_string(), format!("users={}", chunk.join(","))]))
+        .args(["-i", "incident=INC-BENCH", "--yes", "-o", "json"])
         .env_clear()
         .envs(fake.contain_env())
         .env("CONTAIN_STATE_DIR", work.path())
@@ -207,13 +209,13 @@ fn playbook_text(users: usize) -> String {
 }
 
 /// Returns the engine's settings: the Graph write bucket as the fake's, refill scaled, and the
-/// provider's default read bucket (2,000 and 100 per second) with its refill scaled too, although
+/// provider's default read bucket (3,500 and 350 per second) with its refill scaled too, although
 /// the fake does not limit reads.
 fn config_text(limits: &GraphLimits) -> String {
     format!(
-        "[engine]\nconcurrency = 64\n\n[pacing]\n\"graph:identity-writes\" = {{ burst = {}, per_second = {} }}\n\"graph:reads\" = {{ burst = 2000, per_second = {} }}\n",
+        "[engine]\nconcurrency = 64\n\n[pacing]\n\"graph:identity-writes\" = {{ burst = {}, per_second = {} }}\n\"graph:reads\" = {{ burst = 3500, per_second = {} }}\n",
         limits.write_burst,
         limits.write_per_second * limits.scale,
-        100.0 * limits.scale
+        350.0 * limits.scale
     )
 }

@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 write_plan(out, &file)?;
             }
             match output.output {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&file)?),
+                OutputFormat::Json => crate::json_out::print_pretty(&file)?,
                 OutputFormat::Text => {
                     print!("{}", render::plan(&file.plan));
                     match &out {
@@ -170,7 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 OutputFormat::Json => {
                     let total = summaries.len();
                     let document = serde_json::json!({ "runs": summaries, "total": total, "offset": 0, "limit": total });
-                    println!("{}", serde_json::to_string_pretty(&document)?);
+                    crate::json_out::print_pretty(&document)?;
                 }
                 OutputFormat::Text => print!("{}", render::runs(&summaries)),
             }
@@ -189,7 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             match output.output {
                 OutputFormat::Json => {
                     let document = serde_json::json!({ "run_id": run_id, "intact": intact, "records": journal.records.len(), "torn_tail": journal.torn_tail, "problems": problems });
-                    println!("{}", serde_json::to_string_pretty(&document)?);
+                    crate::json_out::print_pretty(&document)?;
                 }
                 OutputFormat::Text => {
                     let verdict = if intact { "intact" } else { "BROKEN" };
@@ -302,7 +302,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     // The shape of the API's `GET /v1/runs/{id}`, with the journal's records.
                     let record = contain_engine::incident_record(&dir, &run_id)?;
                     let document = serde_json::json!({ "run": summary, "record": record, "records": journal.records });
-                    println!("{}", serde_json::to_string_pretty(&document)?);
+                    crate::json_out::print_pretty(&document)?;
                 }
                 OutputFormat::Text => print!("{}", render::timeline(&summary, &journal.records)),
             }
@@ -370,8 +370,14 @@ fn load_playbook(path: &Path, providers: &[Arc<dyn Provider>]) -> anyhow::Result
 }
 
 fn write_plan(path: &Path, file: &PlanFile) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(file)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("cannot write the plan file {}", path.display()))
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        serde_json::to_writer_pretty(&mut out, file)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    };
+    write().with_context(|| format!("cannot write the plan file {}", path.display()))
 }
 
 /// Applies a plan, with a progress bar on a terminal when it has many targets.
@@ -406,7 +412,7 @@ enum Kind {
 /// contained, and a rollback only when every change was reverted.
 fn print_report(report: &RunReport, format: OutputFormat, kind: Kind) -> anyhow::Result<u8> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        OutputFormat::Json => crate::json_out::print_pretty(report)?,
         OutputFormat::Text => print!("{}", render::run(report)),
     }
     let drift = report

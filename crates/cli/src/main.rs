@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod config;
+mod json_out;
 mod progress;
 mod render;
 mod report;

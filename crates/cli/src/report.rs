@@ -40,7 +40,7 @@ pub fn command(state_dir: &Path, run_id: &str, format: ReportFormat) -> anyhow::
         Err(error) => return Err(anyhow::Error::new(error).context(format!("cannot read the journal of run {run_id}"))),
     };
     match format {
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&record)?),
+        ReportFormat::Json => crate::json_out::print_pretty(&record)?,
         ReportFormat::Markdown => print!("{}", markdown(&record)),
     }
     Ok(exit::OK)

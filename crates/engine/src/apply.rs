@@ -7,6 +7,7 @@ use contain_core::{Action, Assessment, CallContext, Mode, Operation, Pending, Re
 use contain_journal::{Event, JournalWriter, Operator};
 use contain_playbook::OnFailure;
 use serde_json::Value;
+use futures::StreamExt;
 use tokio::sync::Semaphore;
 
 use crate::journal::{JournalPending, SharedJournal, append, blocking, log_stats};
@@ -201,20 +202,53 @@ impl Engine {
     ) -> Result<StepReport, EngineError> {
         let started = std::time::Instant::now();
         let action = self.action(step.action, step.targets.first().map(|t| t.target.resource_type.as_str()).unwrap_or_default());
-        let targets = futures::future::join_all(step.targets.iter().map(|planned| async {
-            let _permit = semaphore.acquire().await.expect("semaphore is never closed");
-            let report = match &action {
-                Some(action) => self.apply_target(context, journal, step, planned, action.as_ref(), progress, evidence).await,
-                None => Ok(target_report(planned, TargetOutcome::Failed, Some("no provider offers this action any more".into()))),
-            };
-            if let (Some(observer), Ok(report)) = (&self.observer, &report) {
-                observer.target_done(&step.id, &report.target, report.outcome);
+        // At most `concurrency` targets of the step are in progress, started in order. A future
+        // made up front for each target would hold several kilobytes for each of many thousands.
+        // This is no stream combinator because rustc cannot prove such a future Send for every
+        // lifetime (rust-lang/rust#64552), and the HTTP server spawns runs on other threads.
+        let action = action.as_deref();
+        let limit = self.concurrency.max(1);
+        let mut waiting = step.targets.iter().enumerate();
+        let mut in_progress = futures::stream::FuturesUnordered::new();
+        let mut reports: Vec<Option<Result<TargetReport, EngineError>>> = std::iter::repeat_with(|| None).take(step.targets.len()).collect();
+        loop {
+            while in_progress.len() < limit {
+                let Some((index, planned)) = waiting.next() else { break };
+                let report = self.apply_permitted(context, journal, step, planned, action, semaphore, progress, evidence);
+                in_progress.push(async move { (index, report.await) });
             }
-            report
-        }))
-        .await;
+            match in_progress.next().await {
+                Some((index, report)) => reports[index] = Some(report),
+                None => break,
+            }
+        }
+        let targets = reports.into_iter().map(|report| report.expect("every target of the step was applied"));
         crate::metrics::observe_step(step.action, started.elapsed());
-        Ok(StepReport { id: step.id.clone(), action: step.action, targets: targets.into_iter().collect::<Result<_, _>>()? })
+        Ok(StepReport { id: step.id.clone(), action: step.action, targets: targets.collect::<Result<_, _>>()? })
+    }
+
+    /// Applies one target once the semaphore lets it, then reports it to the observer.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_permitted(
+        &self,
+        context: &CallContext,
+        journal: &SharedJournal,
+        step: &StepPlan,
+        planned: &PlannedTarget,
+        action: Option<&dyn Action>,
+        semaphore: &Semaphore,
+        progress: &Progress,
+        evidence: &Mutex<Vec<String>>,
+    ) -> Result<TargetReport, EngineError> {
+        let _permit = semaphore.acquire().await.expect("semaphore is never closed");
+        let report = match action {
+            Some(action) => self.apply_target(context, journal, step, planned, action, progress, evidence).await,
+            None => Ok(target_report(planned, TargetOutcome::Failed, Some("no provider offers this action any more".into()))),
+        };
+        if let (Some(observer), Ok(report)) = (&self.observer, &report) {
+            observer.target_done(&step.id, &report.target, report.outcome);
+        }
+        report
     }
 
     async fn apply_target(

@@ -57,8 +57,12 @@ pub struct PlannedTarget {
 impl Plan {
     /// SHA-256 of the plan's JSON, in hex. `contain apply` checks it against the plan file.
     pub fn digest(&self) -> String {
-        let value = serde_json::to_value(self).expect("plans serialize");
-        hex::encode(Sha256::digest(serde_json::to_vec(&value).expect("JSON values serialize")))
+        // serde_json keeps the order of map keys (its `preserve_order` feature), so the struct
+        // gives the same bytes as the Value made of it did, and they go to the hash as they are
+        // written, with no copy of the plan.
+        let mut hasher = HashWriter(Sha256::new());
+        serde_json::to_writer(&mut hasher, self).expect("plans serialize");
+        hex::encode(hasher.0.finalize())
     }
 
     /// Lists the problems that keep the plan from being applied.
@@ -247,5 +251,19 @@ impl Engine {
             assert!(ordered.len() > before, "validated playbooks have no dependency cycle");
         }
         ordered
+    }
+}
+
+/// Feeds what is written to a SHA-256 hash.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
