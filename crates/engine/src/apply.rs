@@ -72,7 +72,7 @@ impl Engine {
             on_failure: plan.on_failure.to_string(),
             operator: operator.clone(),
             contain_version: env!("CARGO_PKG_VERSION").to_string(),
-            plan: Some(serde_json::to_value(&plan).expect("plans serialize to JSON")),
+            plan: Some(contain_journal::PlanJson::new(&plan).expect("plans serialize to JSON")),
         }).await?;
         tracing::info!(run_id = %run_id, playbook = %plan.playbook.name, "run started");
         Ok(StartedRun { context, journal, plan, operator, _locks: locks })

@@ -502,7 +502,7 @@ fn build_steps(records: &[Record]) -> Vec<StepRecord> {
     let plan = records.iter().find_map(|r| match &r.event {
         // A journal written before plans were journaled has none, so the steps then come from
         // the other records alone.
-        Event::RunStarted { plan: Some(plan), .. } => serde_json::from_value::<Plan>(plan.clone()).ok(),
+        Event::RunStarted { plan: Some(plan), .. } => plan.parse::<Plan>().ok(),
         _ => None,
     });
     for step in plan.iter().flat_map(|p| &p.steps) {

@@ -56,7 +56,7 @@ impl Engine {
         let plan = records
             .iter()
             .find_map(|r| match &r.event {
-                Event::RunStarted { plan: Some(plan), .. } => Some(serde_json::from_value::<Plan>(plan.clone())),
+                Event::RunStarted { plan: Some(plan), .. } => Some(plan.parse::<Plan>()),
                 _ => None,
             })
             .ok_or_else(|| refuse("its journal holds no plan (it was written by an older contain, or the crash came before the first record): roll it back instead".into()))?

@@ -53,7 +53,7 @@ pub enum Event {
         /// The plan the run executes, as the engine serializes it, so that `contain resume`
         /// can finish the run from the journal alone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        plan: Option<Value>,
+        plan: Option<crate::PlanJson>,
     },
     /// An interrupted run is being finished by `contain resume`.
     RunResumed {

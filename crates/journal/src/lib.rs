@@ -47,12 +47,14 @@
 
 mod commit;
 mod event;
+mod plan_json;
 mod reader;
 mod writer;
 #[cfg(test)]
 mod tests;
 
 pub use event::{Event, Operator, PlaybookInfo, Record};
+pub use plan_json::PlanJson;
 pub use reader::{JournalFile, JournalProblem, read_journal};
 pub use writer::{JournalError, JournalStats, JournalWriter, is_locked};
 
