@@ -155,9 +155,10 @@ impl JournalWriter {
         self.commit.check_writable().map_err(|failure| failure.into_error(&self.path))?;
 
         let record = Record { seq: chain.next_seq, time: Utc::now(), prev: chain.prev_hash.clone(), run_id: self.run_id.clone(), event };
-        let line = serde_json::to_string(&record).expect("journal records serialize to JSON");
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
+        // One buffer for the line: the first record holds the whole plan, tens of megabytes for
+        // many thousands of targets.
+        let mut bytes = serde_json::to_vec(&record).expect("journal records serialize to JSON");
+        let hash = Sha256::digest(&bytes);
         bytes.push(b'\n');
 
         // A failed write may leave part of the line in the file, after which no record would
@@ -168,7 +169,7 @@ impl JournalWriter {
         }
         self.commit.written(record.seq);
 
-        chain.prev_hash = hex::encode(Sha256::digest(line.as_bytes()));
+        chain.prev_hash = hex::encode(hash);
         chain.next_seq += 1;
         Ok(record)
     }

@@ -80,7 +80,12 @@ impl Action for RevokeUser {
 
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
         let path = user_path(&target.id);
-        let user = self.http.get(context, Api::Graph, &format!("{path}?$select=id,userPrincipalName,displayName,accountEnabled,userType,signInSessionsValidFromDateTime")).await?.body;
+        let mut user = self.http.get(context, Api::Graph, &format!("{path}?$select=id,userPrincipalName,displayName,accountEnabled,userType,signInSessionsValidFromDateTime")).await?.body;
+        // OData annotations such as `@odata.context` say nothing about the user, and a plan
+        // of many users would carry one of about 150 bytes for each.
+        if let Some(fields) = user.as_object_mut() {
+            fields.retain(|key, _| !key.starts_with("@odata."));
+        }
         let roles = self.http.get(context, Api::Graph, &format!("{path}/memberOf/microsoft.graph.directoryRole")).await?.body;
         let roles: Vec<Value> = roles["value"].as_array().map(|roles| roles.iter().filter_map(|role| role.get("displayName").cloned()).collect()).unwrap_or_default();
         Ok(json!({ "user": user, "directory_roles": roles }))
