@@ -1,6 +1,6 @@
 //! Side by side with Cloud Custodian (BENCHMARKS.md): Custodian's `modify-security-groups` and
-//! contain's `isolate` on the same instances, through a proxy that delays every request by a fixed
-//! time and imposes no rate limit, so that concurrency counts as it does against a real cloud.
+//! contain's `isolate` on the same instances. Both go through a proxy that delays every request by
+//! a fixed time and imposes no rate limit, so concurrency counts as it does against a real cloud.
 //!
 //! Each run of each tool starts from the same fresh state: a new moto account with INSTANCES
 //! instances tagged `compromised=true` (every second one with a second network interface, as in
@@ -228,10 +228,10 @@ fn contain_playbook(tool: Tool, instances: usize) -> String {
     )
 }
 
-/// Returns contain's settings for the proxy, which imposes no rate limit: every bucket that
+/// Returns contain's settings for the proxy, which imposes no rate limit. Every bucket that
 /// isolation draws on (EC2's, and the Auto Scaling and ELBv2 reads of each instance's membership)
-/// far larger than the run needs, so pacing never waits. The published EC2 buckets are scenario
-/// S1's, not this comparison's.
+/// gets 100,000 tokens and 100,000 per second, far more than 200 instances need, so pacing does
+/// not wait. The published EC2 buckets belong to scenario S1, not to this comparison.
 fn contain_config() -> String {
     let mut text = format!("[engine]\nconcurrency = {CONCURRENCY}\n\n[pacing]\n");
     let buckets = [

@@ -124,8 +124,8 @@ async fn main() -> anyhow::Result<()> {
     let counts = proxy.counts();
     let mut floor: f64 = 0.0;
     let mut by_bucket = BTreeMap::new();
-    // The floor counts the calls that did the work: a dry run, a throttled call and a call
-    // answered with a 500 error are the client's own cost, not the strategy's.
+    // The floor counts the calls that did the work. A dry run, a throttled call and a call
+    // that failed with a 500 error are the client's own cost, not the strategy's.
     for bucket in &buckets {
         let admitted: u64 = bucket.actions.iter().filter_map(|a| counts.get(a)).map(|c| c.calls - c.throttled).sum();
         let work: u64 = bucket.actions.iter().filter_map(|a| counts.get(a)).map(|c| c.calls - c.throttled - c.dry_runs - c.errors).sum();

@@ -3,8 +3,8 @@
 //! rate limits instead of being throttled. A throttling error halves the bucket's rate, and each
 //! success gives back a little of it, up to the published rate (additive increase,
 //! multiplicative decrease). Only a call reserved after the last slow-down can slow the bucket
-//! down again: the calls already in flight when the cloud began to throttle were sent at the old
-//! rate, and their throttling answers say nothing of the new one.
+//! down again, because the calls already in flight when the cloud began to throttle were sent at
+//! the old rate, so their throttling errors tell nothing about the new one.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};

@@ -5,8 +5,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-/// A plan as JSON text. A run over many thousands of targets holds its plan once as the engine's
-/// types and once as this text, which takes a few times less memory than a `serde_json::Value`.
+/// A plan as JSON text. A run keeps its plan once as the engine's types and once as this text,
+/// which takes a few times less memory than a `serde_json::Value` of the same plan.
 #[derive(Debug, Clone)]
 pub struct PlanJson(Box<RawValue>);
 

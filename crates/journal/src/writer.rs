@@ -155,8 +155,8 @@ impl JournalWriter {
         self.commit.check_writable().map_err(|failure| failure.into_error(&self.path))?;
 
         let record = Record { seq: chain.next_seq, time: Utc::now(), prev: chain.prev_hash.clone(), run_id: self.run_id.clone(), event };
-        // One buffer for the line: the first record holds the whole plan, tens of megabytes for
-        // many thousands of targets.
+        // One buffer for the line, because the first record contains the whole plan: tens of
+        // megabytes for many thousands of targets.
         let mut bytes = serde_json::to_vec(&record).expect("journal records serialize to JSON");
         let hash = Sha256::digest(&bytes);
         bytes.push(b'\n');

@@ -2,8 +2,8 @@
 //!
 //! A thousand targets inspected at once would otherwise make a thousand DescribeInstances
 //! calls, each drawing a token from EC2's describe bucket. The batcher sends the first look-up at
-//! once; the look-ups that arrive while a call is in flight (or waits for its token) go together
-//! in the next call. A look-up never joins a call already sent, so what it reads was read after
+//! once. Look-ups that arrive while a call is in flight, or waits for its token, go together in
+//! the next call. A look-up never joins a call already sent, so what it reads was read after
 //! it asked.
 
 use std::collections::HashMap;
@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex};
 use contain_core::{ActionError, ErrorKind};
 use tokio::sync::oneshot;
 
-/// The answer to one batch: what was found, by id. An id the call did not return is absent.
-type Answer<V> = Result<HashMap<String, V>, ActionError>;
-type Fetch<V> = Arc<dyn Fn(Vec<String>) -> Pin<Box<dyn Future<Output = Answer<V>> + Send>> + Send + Sync>;
+/// The result of one batch call: the values found, by id. An id the call did not return is
+/// absent.
+type Fetched<V> = Result<HashMap<String, V>, ActionError>;
+type Fetch<V> = Arc<dyn Fn(Vec<String>) -> Pin<Box<dyn Future<Output = Fetched<V>> + Send>> + Send + Sync>;
 type Waiter<V> = (String, oneshot::Sender<Result<Option<V>, ActionError>>);
 
 pub(crate) struct Batcher<V> {
@@ -32,11 +33,11 @@ struct Queue<V> {
 }
 
 impl<V: Clone + Send + 'static> Batcher<V> {
-    /// `fetch` answers one call for at most `max_ids` distinct ids.
+    /// Creates a batcher whose `fetch` makes one call for at most `max_ids` distinct ids.
     pub(crate) fn new<F, Fut>(max_ids: usize, fetch: F) -> Self
     where
         F: Fn(Vec<String>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Answer<V>> + Send + 'static,
+        Fut: Future<Output = Fetched<V>> + Send + 'static,
     {
         Batcher {
             max_ids: max_ids.max(1),
@@ -47,10 +48,10 @@ impl<V: Clone + Send + 'static> Batcher<V> {
 
     /// Returns what a call read about `id`, or `None` when the call did not return it.
     pub(crate) async fn get(&self, id: &str) -> Result<Option<V>, ActionError> {
-        let (answer, receiver) = oneshot::channel();
+        let (sender, receiver) = oneshot::channel();
         let start = {
             let mut queue = self.queue.lock().expect("batch queue lock");
-            queue.waiting.push((id.to_string(), answer));
+            queue.waiting.push((id.to_string(), sender));
             !std::mem::replace(&mut queue.sending, true)
         };
         if start {
@@ -58,7 +59,7 @@ impl<V: Clone + Send + 'static> Batcher<V> {
         }
         receiver
             .await
-            .unwrap_or_else(|_| Err(ActionError::new(ErrorKind::Transient, format!("the batched look-up of {id} ended without an answer"))))
+            .unwrap_or_else(|_| Err(ActionError::new(ErrorKind::Transient, format!("the batched look-up of {id} ended without a result: try again"))))
     }
 }
 
@@ -78,23 +79,23 @@ async fn send_waiting<V: Clone + Send + 'static>(queue: Arc<Mutex<Queue<V>>>, fe
         ids.sort();
         ids.dedup();
         let calls = ids.chunks(max_ids).map(|chunk| fetch(chunk.to_vec()));
-        let answers = futures::future::join_all(calls).await;
+        let results = futures::future::join_all(calls).await;
 
         let mut found: HashMap<String, V> = HashMap::new();
         let mut failed: HashMap<String, ActionError> = HashMap::new();
-        for (chunk, answer) in ids.chunks(max_ids).zip(answers) {
-            match answer {
+        for (chunk, result) in ids.chunks(max_ids).zip(results) {
+            match result {
                 Ok(values) => found.extend(values),
                 Err(error) => failed.extend(chunk.iter().map(|id| (id.clone(), error.clone()))),
             }
         }
-        for (id, answer) in waiting {
+        for (id, sender) in waiting {
             let result = match failed.get(&id) {
                 Some(error) => Err(error.clone()),
                 None => Ok(found.get(&id).cloned()),
             };
-            // The look-up's caller may have gone away; nothing waits for its answer then.
-            let _ = answer.send(result);
+            // The caller of the look-up may have gone away, so a failed send is ignored.
+            let _ = sender.send(result);
         }
     }
 }
@@ -105,7 +106,7 @@ mod tests {
 
     use super::*;
 
-    /// Builds a batcher whose fetch answers every id but `missing` and counts its calls and the
+    /// Builds a batcher whose fetch returns every id but `missing` and counts its calls and the
     /// largest batch.
     fn counting(calls: Arc<AtomicUsize>, largest: Arc<AtomicUsize>, missing: &'static str) -> Batcher<String> {
         Batcher::new(3, move |ids: Vec<String>| {
@@ -127,11 +128,11 @@ mod tests {
         let batcher = counting(calls.clone(), largest.clone(), "i-gone");
         let ids: Vec<String> = (0..10).map(|n| format!("i-{n}")).chain(["i-gone".to_string(), "i-3".to_string()]).collect();
 
-        let answers = futures::future::join_all(ids.iter().map(|id| batcher.get(id))).await;
+        let results = futures::future::join_all(ids.iter().map(|id| batcher.get(id))).await;
 
-        for (id, answer) in ids.iter().zip(&answers) {
+        for (id, result) in ids.iter().zip(&results) {
             let expected = if id == "i-gone" { None } else { Some(format!("value of {id}")) };
-            assert_eq!(answer.as_ref().unwrap(), &expected, "answer for {id}");
+            assert_eq!(result.as_ref().unwrap(), &expected, "result for {id}");
         }
         // The sending task ran after all twelve look-ups, so the eleven distinct ids fill four
         // calls of at most three. The repeated id adds no call.
@@ -152,7 +153,7 @@ mod tests {
         let later = futures::future::join_all(["i-1", "i-2", "i-first"].map(|id| batcher.get(id))).await;
 
         assert_eq!(first.await.unwrap().unwrap().as_deref(), Some("value of i-first"));
-        assert!(later.iter().all(|answer| answer.as_ref().is_ok_and(Option::is_some)));
+        assert!(later.iter().all(|result| result.as_ref().is_ok_and(Option::is_some)));
         assert_eq!(calls.load(Ordering::SeqCst), 2, "one call for the first, one for the three that came while it ran");
         assert_eq!(largest.load(Ordering::SeqCst), 3);
     }
@@ -163,7 +164,7 @@ mod tests {
         let batcher = counting(calls.clone(), Arc::new(AtomicUsize::new(0)), "");
         batcher.get("i-1").await.unwrap();
         batcher.get("i-1").await.unwrap();
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "a finished call's answer is not reused");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "a finished call's result is not reused");
     }
 
     #[tokio::test]

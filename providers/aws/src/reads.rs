@@ -31,7 +31,7 @@ pub(crate) struct SharedReads {
     pub(crate) registrations: OnceCell<HashMap<String, Vec<(String, Option<i32>)>>>,
     /// The contain groups this run has ensured (found or created, rules set), by VPC and role.
     ensured: Mutex<HashMap<(String, GroupRole), String>>,
-    /// The answers of the permission pre-flight's dry runs, by API and VPC.
+    /// The results of the permission pre-flight's dry runs, by API and VPC.
     dry_runs: Mutex<HashMap<String, Arc<OnceCell<Option<String>>>>>,
 }
 
@@ -55,7 +55,7 @@ impl SharedReads {
         }
     }
 
-    /// The group this run already ensured for the VPC and role, if any.
+    /// Returns the group this run already ensured for the VPC and role, if any.
     pub(crate) fn ensured(&self, vpc_id: &str, role: GroupRole) -> Option<String> {
         self.ensured.lock().expect("ensured groups lock").get(&(vpc_id.to_string(), role)).cloned()
     }
@@ -65,11 +65,11 @@ impl SharedReads {
     }
 
     /// Returns the missing permission a dry run of `api` in `vpc_id` found, sending the dry run
-    /// only for the first target of the plan that asks.
+    /// only for the first target of the plan that requests it.
     ///
     /// NOTE: a policy that allows the call on some resources of a VPC and not on others (by tag
-    /// or id) is checked on the first target only; the run then fails on the others, before it
-    /// changes them.
+    /// or id) is checked on the first target only. The run then fails on the others when it
+    /// tries to change them.
     pub(crate) async fn dry_run<F>(&self, api: &str, vpc_id: &str, send: F) -> Option<String>
     where
         F: Future<Output = Option<String>>,
@@ -97,8 +97,8 @@ fn describe_instances(ec2: aws_sdk_ec2::Client) -> Batcher<Instance> {
     Batcher::new(EC2_IDS_PER_CALL, move |ids: Vec<String>| {
         let ec2 = ec2.clone();
         async move {
-            // A filter, not InstanceIds: an id that does not exist is left out of the answer,
-            // where InstanceIds would fail the whole call.
+            // A filter, not InstanceIds, because an id that does not exist is then left out of
+            // the response, where InstanceIds would fail the whole call.
             let filter = Filter::builder().name("instance-id").set_values(Some(ids.clone())).build();
             let mut found = HashMap::new();
             let mut pages = ec2.describe_instances().filters(filter).max_results(1000).into_paginator().send();

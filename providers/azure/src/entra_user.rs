@@ -81,8 +81,8 @@ impl Action for RevokeUser {
     async fn inspect(&self, context: &CallContext, target: &Target) -> Result<Value, ActionError> {
         let path = user_path(&target.id);
         let mut user = self.http.get(context, Api::Graph, &format!("{path}?$select=id,userPrincipalName,displayName,accountEnabled,userType,signInSessionsValidFromDateTime")).await?.body;
-        // OData annotations such as `@odata.context` say nothing about the user, and a plan
-        // of many users would carry one of about 150 bytes for each.
+        // OData annotations such as `@odata.context` describe the response, not the user, and a
+        // plan of many users would carry one of about 150 bytes for each.
         if let Some(fields) = user.as_object_mut() {
             fields.retain(|key, _| !key.starts_with("@odata."));
         }

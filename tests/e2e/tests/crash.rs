@@ -252,7 +252,7 @@ async fn torn_last_line() {
     let path = matrix.harness.journal_path(&run_id);
     let mut text = std::fs::read_to_string(&path).unwrap();
     // Group commit lets a concurrent target's record reach the file before the crash point's
-    // append returns, so the journal holds at least 12 records, not always exactly 12.
+    // append returns, so the journal contains at least 12 records, not always exactly 12.
     let records = text.lines().count() as u64;
     assert!(records >= 12, "{records} records before the crash");
     text.push_str(&format!("{{\"seq\":{},\"time\":\"2026-12-04T00:00:00Z\",\"prev\":\"ab", records + 1));
