@@ -16,7 +16,8 @@ pub struct Operation {
     pub subject: String,
     /// The text a reviewer reads in the plan.
     pub description: String,
-    /// The value before the change, as the action's `read` returns it.
+    /// The value before the change, as the action's `read` returns it, or
+    /// [`Operation::PRIOR_READ_AT_APPLY`] when the plan left it to apply.
     pub prior: Value,
     /// The value after the change. It may name resources that apply creates, by description.
     pub desired: Value,
@@ -69,6 +70,42 @@ pub enum Assessment {
 }
 
 impl Operation {
+    /// The prior value of an operation whose plan did not read it, because reading it takes one
+    /// call per target and field (an instance's protection attributes) and would delay a large
+    /// plan's first change. The engine reads it just before the change and journals it.
+    pub const PRIOR_READ_AT_APPLY: &'static str = "<read just before the change>";
+
+    /// True when the plan left the prior value to apply.
+    pub fn prior_read_at_apply(&self) -> bool {
+        self.prior.as_str() == Some(Self::PRIOR_READ_AT_APPLY)
+    }
+
+    /// Returns this operation with the prior value `current`, read just before the change.
+    ///
+    /// When both `current` and `desired` are objects, the operation keeps only the fields whose
+    /// current value differs from the desired one, so that apply changes and revert restores
+    /// just those. An operation left with no field has nothing to change.
+    pub fn with_prior_read(&self, current: &Value) -> Operation {
+        let mut completed = self.clone();
+        match (current.as_object(), self.desired.as_object()) {
+            (Some(current), Some(desired)) => {
+                let differing = desired.iter().filter(|(key, value)| current.get(*key) != Some(*value));
+                let (prior, desired): (Map<String, Value>, Map<String, Value>) = differing
+                    .map(|(key, value)| ((key.clone(), current.get(key).cloned().unwrap_or(Value::Null)), (key.clone(), value.clone())))
+                    .unzip();
+                completed.prior = Value::Object(prior);
+                completed.desired = Value::Object(desired);
+            }
+            _ => completed.prior = current.clone(),
+        }
+        completed
+    }
+
+    /// True when the operation's prior value is already the desired one.
+    pub fn changes_nothing(&self) -> bool {
+        !self.prior_read_at_apply() && self.prior == self.desired
+    }
+
     /// Compares the current value with the prior value and with what apply left.
     ///
     /// `applied` is the value apply returned, when the journal contains one. Actions whose values
@@ -151,5 +188,60 @@ impl Reconciliation {
             Reconciliation::Partly { detail } | Reconciliation::Unknown { detail } => Some(detail),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn protection(prior: Value) -> Operation {
+        Operation {
+            id: "protection".into(),
+            kind: "test.protection".into(),
+            subject: "i-1".into(),
+            description: "turn protection on".into(),
+            prior,
+            desired: json!({ "termination": true, "stop": true, "shutdown": "stop" }),
+            reversible: true,
+        }
+    }
+
+    #[test]
+    fn read_at_apply_keeps_differing_fields() {
+        let planned = protection(json!(Operation::PRIOR_READ_AT_APPLY));
+        assert!(planned.prior_read_at_apply());
+        assert!(!planned.changes_nothing());
+
+        let completed = planned.with_prior_read(&json!({ "termination": true, "stop": false, "shutdown": "terminate" }));
+        assert!(!completed.prior_read_at_apply());
+        assert_eq!(completed.prior, json!({ "stop": false, "shutdown": "terminate" }));
+        assert_eq!(completed.desired, json!({ "stop": true, "shutdown": "stop" }));
+        assert!(!completed.changes_nothing());
+    }
+
+    #[test]
+    fn read_at_apply_already_desired() {
+        let planned = protection(json!(Operation::PRIOR_READ_AT_APPLY));
+        let completed = planned.with_prior_read(&json!({ "termination": true, "stop": true, "shutdown": "stop" }));
+        assert_eq!(completed.prior, json!({}));
+        assert!(completed.changes_nothing());
+    }
+
+    #[test]
+    fn read_at_apply_plain_value() {
+        let mut planned = protection(json!(Operation::PRIOR_READ_AT_APPLY));
+        planned.desired = json!("stop");
+        let completed = planned.with_prior_read(&json!("terminate"));
+        assert_eq!(completed.prior, json!("terminate"));
+        assert_eq!(completed.desired, json!("stop"));
+    }
+
+    #[test]
+    fn read_at_plan_not_deferred() {
+        let planned = protection(json!({ "termination": false }));
+        assert!(!planned.prior_read_at_apply());
     }
 }

@@ -198,7 +198,11 @@ pub trait Provider: Send + Sync {
 /// - **inspect** reads the target's current state. It never writes, in either mode.
 /// - **plan** computes the change from that state alone, without I/O. When the target is
 ///   already contained, the plan has no operations and a note states that. Each operation carries
-///   the prior value of its subject as [`Action::read`] returns it.
+///   the prior value of its subject as [`Action::read`] returns it, or
+///   [`Operation::PRIOR_READ_AT_APPLY`](crate::Operation::PRIOR_READ_AT_APPLY) where reading it
+///   for every target would slow a large plan. For such an operation `read` returns the subject
+///   in the shape of `desired`, and the engine completes the operation with
+///   [`Operation::with_prior_read`](crate::Operation::with_prior_read) before it journals it.
 /// - **apply** makes one operation's change and returns the value it left, which the engine
 ///   journals and later passes to revert. Before calling apply, the engine has journaled the
 ///   operation with its prior value (and synced it to disk), and has checked with

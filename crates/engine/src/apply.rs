@@ -275,6 +275,8 @@ impl Engine {
         // effect are kept, and an intent without an outcome is reconciled first.
         let mut done: Vec<Option<(Operation, Value, bool)>> = vec![None; operations.len()];
         let mut reconciled = vec![false; operations.len()];
+        // Operations whose prior value the plan left to apply, completed with the value read.
+        let mut completed: Vec<Option<Operation>> = vec![None; operations.len()];
         for (index, operation) in operations.iter().enumerate() {
             let Some(journaled) = progress.get(&(step.id.clone(), target.key(), operation.id.clone())) else {
                 continue;
@@ -285,7 +287,13 @@ impl Engine {
                 OperationState::Uncertain | OperationState::Partly(_) | OperationState::Unknown(_) => {
                     match self.reconcile(context, journal, step, target, action, &journaled.operation).await? {
                         Reconciled::Applied(current) => done[index] = Some((journaled.operation.clone(), current, false)),
-                        Reconciled::Redo => reconciled[index] = true,
+                        Reconciled::Redo => {
+                            reconciled[index] = true;
+                            // The interrupted attempt journaled the prior value it read.
+                            if operation.prior_read_at_apply() {
+                                completed[index] = Some(journaled.operation.clone());
+                            }
+                        }
                         Reconciled::Unknown(detail) => {
                             let reason = format!("drift: {detail}; resume left {target} as it is: check it, then roll the run back or plan again");
                             tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, "{reason}");
@@ -299,13 +307,20 @@ impl Engine {
         }
 
         // Drift check: every subject still to change must hold what the plan saw, before
-        // anything changes.
+        // anything changes. A prior value the plan left to apply is read here, and what the
+        // operation changes is narrowed to the fields that differ from the desired value.
         let mut in_place = vec![false; operations.len()];
         for (index, operation) in operations.iter().enumerate() {
             if done[index].is_some() || reconciled[index] {
                 continue;
             }
             let assessment = match self.read_with_retries(action, context, target, operation).await {
+                Ok(current) if operation.prior_read_at_apply() => {
+                    let read = operation.with_prior_read(&current);
+                    let assessment = if read.changes_nothing() { Assessment::Applied } else { Assessment::Prior };
+                    completed[index] = Some(read);
+                    assessment
+                }
                 Ok(current) => action.assess(operation, &current, None),
                 Err(error) => Assessment::Diverged { detail: format!("cannot read {}: {error}", operation.subject) },
             };
@@ -332,7 +347,7 @@ impl Engine {
                 continue;
             }
 
-            let bound = action.bind(context, operation, &earlier);
+            let bound = action.bind(context, completed[index].as_ref().unwrap_or(operation), &earlier);
             append(journal, Event::StepIntent { step: step.id.clone(), action: step.action, target: target.clone(), operation: bound.clone() }).await?;
 
             if in_place[index] {

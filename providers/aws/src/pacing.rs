@@ -64,12 +64,13 @@ fn count_keys(value: &serde_json::Value) -> f64 {
     value.as_object().map_or(1.0, |m| m.len().max(1) as f64)
 }
 
-/// Names the bucket that inspecting a target draws on, and the calls one inspection makes that are
-/// not batched with other targets'.
+/// Names the bucket that inspecting a target draws on, and the calls one inspection makes, where
+/// a call shared with other targets counts as the target's share of it.
 pub(crate) fn inspect_bucket(resource_type: &str) -> Option<(&'static str, RateLimit, f64)> {
     match resource_type {
-        // DescribeInstanceAttribute three times; the instance and its groups are batched.
-        crate::target::INSTANCE => Some(("ec2:describe", limit(100.0, 20.0), 4.0)),
+        // The instance, its interfaces and groups are read in calls of up to 200 ids, shared
+        // with other targets; the protection attributes are read at apply.
+        crate::target::INSTANCE => Some(("ec2:describe", limit(100.0, 20.0), 0.02)),
         _ => None,
     }
 }

@@ -239,3 +239,39 @@ async fn existing_evidence_is_shared_later() {
     assert_eq!(second.json()["evidence"][0], snapshot.as_str(), "the existing snapshot is shared, not a new one made");
     assert_eq!(shared_accounts(&harness, &snapshot).await, ["999988887777"]);
 }
+
+#[tokio::test]
+async fn protection_prior_is_read_at_apply_and_restored() {
+    let harness = Harness::new().await;
+    let instance = harness.estate.single.instance_id.clone();
+    let on = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build();
+    // Termination protection only: moto 5.2.5 accepts a new shutdown behaviour and ignores it,
+    // so the instance keeps moto's default, stop, which is already the desired value.
+    harness.ec2.modify_instance_attribute().instance_id(&instance).disable_api_termination(on).send().await.expect("termination protection on");
+    let before = harness.describe().await;
+
+    let plan = harness.contain(&["plan", EC2_PLAYBOOK, "-i", &input("instance", &instance), "-i", "incident=INC-9", "-o", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let planned = plan.json()["plan"]["steps"][1]["targets"][0]["operations"].as_array().unwrap().iter().find(|o| o["id"] == "protection").cloned().unwrap();
+    assert_eq!(planned["prior"], "<read just before the change>");
+
+    let run = harness.contain(&["run", EC2_PLAYBOOK, "-i", &input("instance", &instance), "-i", "incident=INC-9", "--yes", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let run_id = run.json()["run_id"].as_str().unwrap().to_string();
+
+    // The intent contains what the apply read, and only the attributes it changes.
+    let journal = harness.journal(&run_id);
+    let intent = journal.iter().find(|r| r["kind"] == "step_intent" && r["operation"]["id"] == "protection").expect("a protection intent");
+    assert_eq!(intent["operation"]["prior"], serde_json::json!({ "disable_api_stop": false }));
+    assert_eq!(intent["operation"]["desired"], serde_json::json!({ "disable_api_stop": true }));
+    let isolated = harness.describe().await;
+    let described = isolated["instances"].as_array().unwrap().iter().find(|i| i["id"] == instance.as_str()).unwrap();
+    assert_eq!(described["disable_api_termination"], true);
+    assert_eq!(described["disable_api_stop"], true);
+    assert_eq!(described["shutdown_behavior"], "stop");
+
+    let rollback = harness.contain(&["rollback", &run_id, "--yes"]);
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    let restored = harness.describe().await;
+    assert!(before == restored, "rollback did not restore the protection read at apply:\n{}", diff(&before, &restored));
+}

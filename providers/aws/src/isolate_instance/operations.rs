@@ -29,8 +29,9 @@ pub(super) async fn read(clients: &Clients, target: &Target, operation: &Operati
             Ok(if isolated { json!({ "groups": groups, "isolated": true }) } else { json!({ "groups": groups }) })
         }
         PROTECTION => {
+            // The desired value names the attributes also when the prior is left to the apply.
             let protection = serde_json::to_value(read_protection(ec2, &target.id).await?).expect("protection serializes");
-            Ok(only_keys_of(&operation.prior, &protection))
+            Ok(only_keys_of(&operation.desired, &protection))
         }
         TAGS => {
             let tags = serde_json::to_value(read_tags(reads, &target.id).await?).expect("tags serialize");

@@ -134,9 +134,7 @@ pub(crate) fn plan(target: &Target, options: &Options, state: &InstanceState) ->
     }
 
     if options.protect {
-        if let Some(op) = protection_op(state) {
-            operations.push(op);
-        }
+        operations.push(protection_op(state));
     } else {
         notes.push("protection is off for this step: termination, stop and shutdown behaviour are left as they are".into());
     }
@@ -182,35 +180,19 @@ fn ensure_group_op(state: &InstanceState, role: GroupRole) -> Operation {
     }
 }
 
-fn protection_op(state: &InstanceState) -> Option<Operation> {
-    let current = &state.protection;
-    let mut prior = Map::new();
-    let mut desired = Map::new();
-    if !current.disable_api_termination {
-        prior.insert("disable_api_termination".into(), json!(false));
-        desired.insert("disable_api_termination".into(), json!(true));
-    }
-    if !current.disable_api_stop {
-        prior.insert("disable_api_stop".into(), json!(false));
-        desired.insert("disable_api_stop".into(), json!(true));
-    }
-    if current.shutdown_behavior != "stop" {
-        prior.insert("shutdown_behavior".into(), json!(current.shutdown_behavior));
-        desired.insert("shutdown_behavior".into(), json!("stop"));
-    }
-    if prior.is_empty() {
-        return None;
-    }
-    let keys: Vec<&str> = desired.keys().map(String::as_str).collect();
-    Some(Operation {
+/// Turns the protection attributes on. Their current values take one call per attribute and
+/// instance, so the plan leaves them to the apply, which journals what it read and changes only
+/// the attributes not already set.
+fn protection_op(state: &InstanceState) -> Operation {
+    Operation {
         id: "protection".into(),
         kind: PROTECTION.into(),
         subject: state.instance_id.clone(),
-        description: format!("turn on termination and stop protection and set shutdown behaviour to stop ({})", keys.join(", ")),
-        prior: Value::Object(prior),
-        desired: Value::Object(desired),
+        description: "turn on termination and stop protection and set shutdown behaviour to stop, where not already so (read just before the change)".into(),
+        prior: json!(Operation::PRIOR_READ_AT_APPLY),
+        desired: json!({ "disable_api_termination": true, "disable_api_stop": true, "shutdown_behavior": "stop" }),
         reversible: true,
-    })
+    }
 }
 
 fn tags_op(state: &InstanceState, incident: Option<&str>) -> Operation {
@@ -243,7 +225,7 @@ fn tags_op(state: &InstanceState, incident: Option<&str>) -> Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use super::super::state::{InterfaceState, Protection};
+    use super::super::state::InterfaceState;
 
     fn instance() -> InstanceState {
         InstanceState {
@@ -251,7 +233,6 @@ mod tests {
             state: "running".into(),
             vpc_id: "vpc-1".into(),
             interfaces: vec![InterfaceState { id: "eni-1".into(), device_index: 0, subnet_id: "subnet-1".into(), groups: vec!["sg-web".into()] }],
-            protection: Protection { disable_api_termination: false, disable_api_stop: false, shutdown_behavior: "terminate".into() },
             tags: Default::default(),
             isolation_group: Some("sg-isolation".into()),
             allow_all_group: None,

@@ -20,7 +20,6 @@ pub(crate) struct InstanceState {
     pub state: String,
     pub vpc_id: String,
     pub interfaces: Vec<InterfaceState>,
-    pub protection: Protection,
     /// contain's own tags on the instance, `None` where absent.
     pub tags: BTreeMap<String, Option<String>>,
     pub isolation_group: Option<String>,
@@ -41,6 +40,7 @@ pub(crate) struct InterfaceState {
     pub groups: Vec<String>,
 }
 
+/// An instance's protection attributes, in the shape of the protection operation's values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Protection {
     pub disable_api_termination: bool,
@@ -48,8 +48,9 @@ pub(crate) struct Protection {
     pub shutdown_behavior: String,
 }
 
+/// Reads what the plan needs from calls shared with other targets. The protection attributes,
+/// one call per attribute and instance, are read by the apply just before it changes them.
 pub(crate) async fn inspect_instance(clients: &Clients, instance_id: &str) -> Result<InstanceState, ActionError> {
-    let ec2 = &clients.ec2;
     let instance = clients.reads.instances.get(instance_id).await?.ok_or_else(|| not_found(instance_id))?;
 
     let vpc_id = instance.vpc_id().unwrap_or_default().to_string();
@@ -90,7 +91,6 @@ pub(crate) async fn inspect_instance(clients: &Clients, instance_id: &str) -> Re
         state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
         vpc_id,
         interfaces,
-        protection: read_protection(ec2, instance_id).await?,
         tags: contain_tags,
         isolation_group,
         allow_all_group,
