@@ -55,6 +55,10 @@ pub use record::{
 /// The default number of targets changed at once.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
+/// The number of targets the plan inspects at once for each target the apply changes at once.
+/// Inspections only read, through the pacer, and more of them at once fill each batched read.
+const INSPECTIONS_PER_CHANGE: usize = 4;
+
 /// Plans, applies and rolls back playbooks against a set of providers.
 pub struct Engine {
     providers: Vec<Arc<dyn Provider>>,

@@ -161,8 +161,8 @@ impl Engine {
                 .action(step.action, &step.target_type)
                 .ok_or_else(|| EngineError::Target { step: step.id.clone(), message: format!("no provider offers {} for {}", step.action, step.target_type) })?;
 
-            // Targets are inspected concurrently, as many at once as the engine changes, and
-            // listed in their order.
+            // Targets are inspected concurrently, four times as many at once as the engine
+            // changes, and listed in their order.
             let plan_target = |target: Target| {
                 let span = tracing::debug_span!("plan", plan_id = %plan_id, step = %step.id, target = %target);
                 let action = action.clone();
@@ -211,7 +211,16 @@ impl Engine {
                     span,
                 )
             };
-            let planned: Vec<PlannedTarget> = futures::StreamExt::collect(futures::StreamExt::buffered(futures::stream::iter(targets.into_iter().map(plan_target)), self.concurrency)).await;
+            // Unordered, so that a target whose read waits for a retry does not hold back the
+            // start of the targets after it.
+            let inspections = targets.into_iter().enumerate().map(|(index, target)| {
+                let planned = plan_target(target);
+                async move { (index, planned.await) }
+            });
+            let mut indexed: Vec<(usize, PlannedTarget)> =
+                futures::StreamExt::collect(futures::StreamExt::buffer_unordered(futures::stream::iter(inspections), self.concurrency * crate::INSPECTIONS_PER_CHANGE)).await;
+            indexed.sort_unstable_by_key(|(index, _)| *index);
+            let planned: Vec<PlannedTarget> = indexed.into_iter().map(|(_, planned)| planned).collect();
 
             outputs.insert(step.id.clone(), planned.iter().map(|t| t.plan.outputs.clone()).collect());
             steps.push(StepPlan { id: step.id.clone(), action: step.action, needs: step.needs.clone(), options, max_targets: Some(max_targets), targets: planned });
