@@ -93,6 +93,7 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<()> {
         "floor_seconds": floor,
         "floor": floor_detail,
         "ratio_to_floor": wall / floor,
+        "ratio_to_floor_obeying_retry_after": wall / floor_detail["obeying_retry_after_seconds"].as_f64().unwrap_or(floor),
         "calls": calls,
         "throttled": throttled,
         "busy": busy,
@@ -160,25 +161,34 @@ fn isolated_subnets(fake: &FakeAzure, vnets: &[String]) -> usize {
 ///   operation), then each write to the VNet in turn (median latency plus its sampled duration).
 /// - each region's write bucket: the writes beyond its burst at its refill rate, plus the
 ///   median latency.
+///
+/// It also returns the longest chain for a client that obeys `Retry-After`: such a client sees
+/// an operation end only at a poll, so each duration counts as the next whole multiple of the
+/// `Retry-After` the fake sends (1 s at scale 10, for ARM's 10 s).
 fn floor(fake: &FakeAzure, limits: &ArmLimits, vnets: &[String]) -> (f64, Value) {
     let latency = limits.latency_p50_ms / 1000.0 / limits.scale;
+    let retry_after = (limits.operation_retry_after_seconds / limits.scale).ceil().max(1.0);
+    let polled = |duration: Duration| (duration.as_secs_f64() / retry_after).ceil().max(1.0) * retry_after;
     let records = fake.operation_records();
-    let mut group_seconds: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut group_seconds: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for region in REGIONS {
         let group = format!("networksecuritygroups/contain-isolation-{region}");
-        let first = records.iter().find(|r| r.resource.ends_with(&group)).map(|r| r.duration.as_secs_f64()).unwrap_or(0.0);
-        group_seconds.insert(region, latency + first);
+        let first = records.iter().find(|r| r.resource.ends_with(&group)).map(|r| r.duration).unwrap_or_default();
+        group_seconds.insert(region, (latency + first.as_secs_f64(), latency + polled(first)));
     }
 
     let mut longest = (0.0, String::new());
+    let mut longest_polled = 0.0_f64;
     for (index, id) in vnets.iter().enumerate() {
         let key = id.to_ascii_lowercase();
-        let writes: Duration = records.iter().filter(|r| r.resource == key).map(|r| r.duration).sum();
-        let count = records.iter().filter(|r| r.resource == key).count();
-        let chain = group_seconds[region_of(index)] + writes.as_secs_f64() + latency * count as f64;
+        let writes: Vec<Duration> = records.iter().filter(|r| r.resource == key).map(|r| r.duration).collect();
+        let (group, group_polled) = group_seconds[region_of(index)];
+        let waits = latency * writes.len() as f64;
+        let chain = group + writes.iter().map(Duration::as_secs_f64).sum::<f64>() + waits;
         if chain > longest.0 {
             longest = (chain, id.rsplit('/').next().unwrap_or_default().to_string());
         }
+        longest_polled = longest_polled.max(group_polled + writes.iter().map(|d| polled(*d)).sum::<f64>() + waits);
     }
 
     let mut bucket = 0.0_f64;
@@ -188,7 +198,14 @@ fn floor(fake: &FakeAzure, limits: &ArmLimits, vnets: &[String]) -> (f64, Value)
         bucket = bucket.max(seconds);
     }
     let floor = longest.0.max(bucket);
-    (floor, json!({ "longest_vnet_chain_seconds": longest.0, "longest_vnet": longest.1, "write_bucket_seconds": bucket }))
+    let detail = json!({
+        "longest_vnet_chain_seconds": longest.0,
+        "longest_vnet": longest.1,
+        "write_bucket_seconds": bucket,
+        "retry_after_seconds": retry_after,
+        "obeying_retry_after_seconds": longest_polled.max(bucket),
+    });
+    (floor, detail)
 }
 
 /// Returns when the operations ran, in seconds since the limits were set. For the isolation
