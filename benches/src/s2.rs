@@ -162,9 +162,9 @@ fn isolated_subnets(fake: &FakeAzure, vnets: &[String]) -> usize {
 /// - each region's write bucket: the writes beyond its burst at its refill rate, plus the
 ///   median latency.
 ///
-/// It also returns the longest chain for a client that obeys `Retry-After`: such a client sees
-/// an operation end only at a poll, so each duration counts as the next whole multiple of the
-/// `Retry-After` the fake sends (1 s at scale 10, for ARM's 10 s).
+/// It also returns the longest chain for a client that obeys `Retry-After`. Such a client sees an
+/// operation end only at a poll. So there each duration counts as the next whole multiple of the
+/// `Retry-After` the fake sends, which is 1 s at scale 10 for ARM's 10 s.
 fn floor(fake: &FakeAzure, limits: &ArmLimits, vnets: &[String]) -> (f64, Value) {
     let latency = limits.latency_p50_ms / 1000.0 / limits.scale;
     let retry_after = (limits.operation_retry_after_seconds / limits.scale).ceil().max(1.0);
