@@ -25,6 +25,23 @@ pub(crate) struct Clients {
     pub(crate) sso: aws_sdk_ssoadmin::Client,
     /// The reads the run's targets share.
     pub(crate) reads: crate::reads::SharedReads,
+    /// The IAM principal of these clients' credentials, read once for the permission pre-flight.
+    principal: OnceCell<String>,
+}
+
+impl Clients {
+    /// Returns the IAM ARN that SimulatePrincipalPolicy checks for these clients' credentials,
+    /// read with GetCallerIdentity on first use.
+    pub(crate) async fn principal(&self) -> Result<&str, ActionError> {
+        let principal = self
+            .principal
+            .get_or_try_init(|| async {
+                let caller = self.sts.get_caller_identity().send().await.map_err(|e| crate::errors::map_sdk_error("GetCallerIdentity", "the configured credentials", e))?;
+                Ok::<_, ActionError>(crate::preflight::principal_arn(caller.arn().unwrap_or_default()))
+            })
+            .await?;
+        Ok(principal)
+    }
 }
 
 /// Builds clients from the standard AWS configuration, one set per mode, run and region.
@@ -217,5 +234,6 @@ fn build(base: &SdkConfig, context: &CallContext, region: &str, attempt_timeout:
         autoscaling,
         elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
         sso: aws_sdk_ssoadmin::Client::from_conf(sso.build()),
+        principal: OnceCell::new(),
     }
 }

@@ -42,18 +42,16 @@ pub(crate) fn principal_arn(caller: &str) -> String {
     }
 }
 
-/// Asks IAM whether the caller may call `actions` on `resource`, and returns those it may not.
-pub(crate) async fn simulate(iam: &Iam, sts: &aws_sdk_sts::Client, actions: &[&str], resource: &str) -> Result<Vec<String>, ActionError> {
-    let caller = sts.get_caller_identity().send().await.map_err(|e| map_sdk_error("GetCallerIdentity", "the configured credentials", e))?;
-    let principal = principal_arn(caller.arn().unwrap_or_default());
+/// Checks with IAM whether `principal` may call `actions` on `resource`, and returns those it may not.
+pub(crate) async fn simulate(iam: &Iam, principal: &str, actions: &[&str], resource: &str) -> Result<Vec<String>, ActionError> {
     let output = iam
         .simulate_principal_policy()
-        .policy_source_arn(&principal)
+        .policy_source_arn(principal)
         .set_action_names(Some(actions.iter().map(|a| a.to_string()).collect()))
         .resource_arns(resource)
         .send()
         .await
-        .map_err(|e| map_sdk_error("SimulatePrincipalPolicy", &principal, e))?;
+        .map_err(|e| map_sdk_error("SimulatePrincipalPolicy", principal, e))?;
     let denied = output
         .evaluation_results()
         .iter()

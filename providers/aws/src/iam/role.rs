@@ -162,7 +162,7 @@ impl Action for RevokeRole {
     async fn preflight(&self, context: &CallContext, target: &Target, plan: &TargetPlan) -> Result<Vec<String>, ActionError> {
         let clients = self.factory.for_target(context, target).await?;
         let arn = plan.state["role"]["arn"].as_str().unwrap_or_default();
-        crate::preflight::simulate(&clients.iam, &clients.sts, &["iam:PutRolePolicy", "iam:DeleteRolePolicy"], arn).await
+        crate::preflight::simulate(&clients.iam, clients.principal().await?, &["iam:PutRolePolicy", "iam:DeleteRolePolicy"], arn).await
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {

@@ -418,7 +418,7 @@ impl Action for RevokeUser {
             actions.extend(needed.iter().filter(|a| !actions.contains(a)).collect::<Vec<_>>());
         }
         let arn = plan.state["arn"].as_str().unwrap_or_default();
-        crate::preflight::simulate(&clients.iam, &clients.sts, &actions, arn).await
+        crate::preflight::simulate(&clients.iam, clients.principal().await?, &actions, arn).await
     }
 
     async fn read(&self, context: &CallContext, target: &Target, operation: &Operation) -> Result<Value, ActionError> {
