@@ -213,14 +213,18 @@ impl Engine {
             };
             // Unordered, so that a target whose read waits for a retry does not hold back the
             // start of the targets after it.
+            let count = targets.len();
             let inspections = targets.into_iter().enumerate().map(|(index, target)| {
                 let planned = plan_target(target);
                 async move { (index, planned.await) }
             });
-            let mut indexed: Vec<(usize, PlannedTarget)> =
-                futures::StreamExt::collect(futures::StreamExt::buffer_unordered(futures::stream::iter(inspections), self.concurrency * crate::INSPECTIONS_PER_CHANGE)).await;
-            indexed.sort_unstable_by_key(|(index, _)| *index);
-            let planned: Vec<PlannedTarget> = indexed.into_iter().map(|(_, planned)| planned).collect();
+            let mut slots: Vec<Option<PlannedTarget>> = std::iter::repeat_with(|| None).take(count).collect();
+            let mut finished = futures::StreamExt::buffer_unordered(futures::stream::iter(inspections), self.concurrency * crate::INSPECTIONS_PER_CHANGE);
+            while let Some((index, planned)) = futures::StreamExt::next(&mut finished).await {
+                slots[index] = Some(planned);
+            }
+            drop(finished);
+            let planned: Vec<PlannedTarget> = slots.into_iter().map(|slot| slot.expect("every target was inspected")).collect();
 
             outputs.insert(step.id.clone(), planned.iter().map(|t| t.plan.outputs.clone()).collect());
             steps.push(StepPlan { id: step.id.clone(), action: step.action, needs: step.needs.clone(), options, max_targets: Some(max_targets), targets: planned });
