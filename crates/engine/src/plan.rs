@@ -161,8 +161,8 @@ impl Engine {
                 .action(step.action, &step.target_type)
                 .ok_or_else(|| EngineError::Target { step: step.id.clone(), message: format!("no provider offers {} for {}", step.action, step.target_type) })?;
 
-            // Targets are inspected concurrently, four times as many at once as the engine
-            // changes, and listed in their order.
+            // Targets are inspected concurrently, twice as many at once as the engine changes,
+            // and listed in their order.
             let plan_target = |target: Target| {
                 let span = tracing::debug_span!("plan", plan_id = %plan_id, step = %step.id, target = %target);
                 let action = action.clone();
