@@ -163,12 +163,14 @@ fn isolated_subnets(fake: &FakeAzure, vnets: &[String]) -> usize {
 ///   median latency.
 ///
 /// It also returns the longest chain for a client that obeys `Retry-After`. Such a client sees an
-/// operation end only at a poll. So there each duration counts as the next whole multiple of the
-/// `Retry-After` the fake sends, which is 1 s at scale 10 for ARM's 10 s.
+/// operation end only at a poll, and it sends each poll `Retry-After` (1 s at scale 10, for ARM's
+/// 10 s) after the previous answer. So at median latency the polls reach the fake every
+/// `Retry-After` plus two latencies, and an operation counts as the first poll after its end.
 fn floor(fake: &FakeAzure, limits: &ArmLimits, vnets: &[String]) -> (f64, Value) {
     let latency = limits.latency_p50_ms / 1000.0 / limits.scale;
     let retry_after = (limits.operation_retry_after_seconds / limits.scale).ceil().max(1.0);
-    let polled = |duration: Duration| (duration.as_secs_f64() / retry_after).ceil().max(1.0) * retry_after;
+    let poll_period = retry_after + 2.0 * latency;
+    let polled = |duration: Duration| (duration.as_secs_f64() / poll_period).ceil().max(1.0) * poll_period + latency;
     let records = fake.operation_records();
     let mut group_seconds: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for region in REGIONS {
