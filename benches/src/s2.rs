@@ -164,7 +164,7 @@ fn isolated_subnets(fake: &FakeAzure, vnets: &[String]) -> usize {
 ///
 /// It also returns the longest chain for a client that obeys `Retry-After`. Such a client sees an
 /// operation end only at a poll, and it sends each poll `Retry-After` (1 s at scale 10, for ARM's
-/// 10 s) after the previous answer. So at median latency the polls reach the fake every
+/// 10 s) after the previous response. So at median latency the polls reach the fake every
 /// `Retry-After` plus two latencies, and an operation counts as the first poll after its end.
 fn floor(fake: &FakeAzure, limits: &ArmLimits, vnets: &[String]) -> (f64, Value) {
     let latency = limits.latency_p50_ms / 1000.0 / limits.scale;
