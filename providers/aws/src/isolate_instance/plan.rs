@@ -188,7 +188,7 @@ fn protection_op(state: &InstanceState) -> Operation {
         id: "protection".into(),
         kind: PROTECTION.into(),
         subject: state.instance_id.clone(),
-        description: "turn on termination and stop protection and set shutdown behaviour to stop, where not already so (read just before the change)".into(),
+        description: "turn on termination and stop protection and set shutdown behaviour to stop, where not already so".into(),
         prior: json!(Operation::PRIOR_READ_AT_APPLY),
         desired: json!({ "disable_api_termination": true, "disable_api_stop": true, "shutdown_behavior": "stop" }),
         reversible: true,
