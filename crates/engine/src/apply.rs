@@ -281,19 +281,18 @@ impl Engine {
             let Some(journaled) = progress.get(&(step.id.clone(), target.key(), operation.id.clone())) else {
                 continue;
             };
+            // The interrupted attempt journaled the prior value it read before it changed
+            // anything: keep that one, so that rollback restores the state before the run.
+            if operation.prior_read_at_apply() {
+                completed[index] = Some(journaled.operation.clone());
+            }
             match &journaled.state {
                 OperationState::Applied(value) => done[index] = Some((journaled.operation.clone(), value.clone(), false)),
                 OperationState::AlreadyInPlace(value) => done[index] = Some((journaled.operation.clone(), value.clone(), true)),
                 OperationState::Uncertain | OperationState::Partly(_) | OperationState::Unknown(_) => {
                     match self.reconcile(context, journal, step, target, action, &journaled.operation).await? {
                         Reconciled::Applied(current) => done[index] = Some((journaled.operation.clone(), current, false)),
-                        Reconciled::Redo => {
-                            reconciled[index] = true;
-                            // The interrupted attempt journaled the prior value it read.
-                            if operation.prior_read_at_apply() {
-                                completed[index] = Some(journaled.operation.clone());
-                            }
-                        }
+                        Reconciled::Redo => reconciled[index] = true,
                         Reconciled::Unknown(detail) => {
                             let reason = format!("drift: {detail}; resume left {target} as it is: check it, then roll the run back or plan again");
                             tracing::warn!(run_id = %context.run_id, step = %step.id, target = %target, "{reason}");
@@ -314,16 +313,19 @@ impl Engine {
             if done[index].is_some() || reconciled[index] {
                 continue;
             }
-            let assessment = match self.read_with_retries(action, context, target, operation).await {
-                Ok(current) if operation.prior_read_at_apply() => {
-                    let read = operation.with_prior_read(&current);
+            let checked = completed[index].as_ref().unwrap_or(operation);
+            let (assessment, read) = match self.read_with_retries(action, context, target, checked).await {
+                Ok(current) if checked.prior_read_at_apply() => {
+                    let read = checked.with_prior_read(&current);
                     let assessment = if read.changes_nothing() { Assessment::Applied } else { Assessment::Prior };
-                    completed[index] = Some(read);
-                    assessment
+                    (assessment, Some(read))
                 }
-                Ok(current) => action.assess(operation, &current, None),
-                Err(error) => Assessment::Diverged { detail: format!("cannot read {}: {error}", operation.subject) },
+                Ok(current) => (action.assess(checked, &current, None), None),
+                Err(error) => (Assessment::Diverged { detail: format!("cannot read {}: {error}", operation.subject) }, None),
             };
+            if read.is_some() {
+                completed[index] = read;
+            }
             match assessment {
                 Assessment::Prior => {}
                 Assessment::Applied => in_place[index] = true,
