@@ -282,7 +282,7 @@ impl Engine {
                 continue;
             };
             // The interrupted attempt journaled the prior value it read before it changed
-            // anything: keep that one, so that rollback restores the state before the run.
+            // anything. Keep that one, so that rollback restores the state before the run.
             if operation.prior_read_at_apply() {
                 completed[index] = Some(journaled.operation.clone());
             }

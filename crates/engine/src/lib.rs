@@ -57,8 +57,8 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// The number of targets the plan inspects at once for each target the apply changes at once.
 /// Inspections only read, through the pacer, and more of them at once fill each batched read.
-/// Four made S1's plan faster still, but each inspection in flight holds a connection and its
-/// buffers, and a run over 10,000 targets then peaked at 150 MB instead of 148.
+/// Four made S1's plan faster still. But each inspection in flight keeps a connection and its
+/// buffers, so a run over 10,000 targets then peaked at 150 MB instead of 148.
 const INSPECTIONS_PER_CHANGE: usize = 2;
 
 /// Plans, applies and rolls back playbooks against a set of providers.

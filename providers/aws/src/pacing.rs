@@ -69,7 +69,7 @@ fn count_keys(value: &serde_json::Value) -> f64 {
 pub(crate) fn inspect_bucket(resource_type: &str) -> Option<(&'static str, RateLimit, f64)> {
     match resource_type {
         // The instance, its interfaces and groups are read in calls of up to 200 ids, shared
-        // with other targets; the protection attributes are read at apply.
+        // with other targets. The protection attributes are read at apply.
         crate::target::INSTANCE => Some(("ec2:describe", limit(100.0, 20.0), 0.02)),
         _ => None,
     }
